@@ -1,0 +1,162 @@
+// Environment in, validated config out. Nothing here knows HTTP or SQL.
+import { readFileSync } from 'node:fs';
+import path from 'node:path';
+
+export class ConfigError extends Error {
+  constructor(readonly variable: string, message: string) {
+    super(`${variable}: ${message}`);
+    this.name = 'ConfigError';
+  }
+}
+
+export type SqliteSynchronous = 'OFF' | 'NORMAL' | 'FULL' | 'EXTRA';
+
+export interface DatabaseConfig {
+  kind: 'sqlite';
+  /** Absolute or cwd-relative path of the SQLite file; ':memory:' for tests that want it. */
+  file: string;
+  synchronous: SqliteSynchronous;
+}
+
+/** Where verification keys come from. Exactly one source, or none (a generated secret is used). */
+export type JwtKeySource =
+  | { kind: 'secret'; secret: string; origin: 'env' | 'generated' }
+  | { kind: 'publicKey'; pem: string }
+  | { kind: 'jwks'; url: string }
+  | { kind: 'none' };
+
+export interface JwtConfig {
+  source: JwtKeySource;
+  issuer?: string;
+  audience?: string;
+  /** PEM private key used by the CLI to mint tokens when the gateway verifies with a public key. */
+  privateKeyPem?: string;
+  clockToleranceSec: number;
+}
+
+export interface Config {
+  port: number;
+  host: string;
+  database: DatabaseConfig;
+  jwt: JwtConfig;
+  logLevel: string;
+  maxBodyBytes: number;
+  /** Largest `count` a list request gets; advertised as filter.maxResults. */
+  maxResults: number;
+  /** Public base URL (scheme://host[:port]) used for meta.location; derived from the request when unset. */
+  publicUrl?: string;
+}
+
+type Env = Record<string, string | undefined>;
+
+const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'];
+
+function intVar(env: Env, name: string, fallback: number, min: number, max: number): number {
+  const raw = env[name];
+  if (raw === undefined || raw === '') return fallback;
+  if (!/^\d+$/.test(raw.trim())) throw new ConfigError(name, `expected an integer, got "${raw}"`);
+  const n = Number(raw.trim());
+  if (n < min || n > max) throw new ConfigError(name, `expected an integer between ${min} and ${max}, got ${n}`);
+  return n;
+}
+
+function urlVar(env: Env, name: string): string | undefined {
+  const raw = env[name];
+  if (raw === undefined || raw === '') return undefined;
+  let u: URL;
+  try {
+    u = new URL(raw);
+  } catch {
+    throw new ConfigError(name, `not a valid URL: "${raw}"`);
+  }
+  if (u.protocol !== 'http:' && u.protocol !== 'https:') throw new ConfigError(name, `expected an http(s) URL, got "${u.protocol}"`);
+  return raw;
+}
+
+export function parseDatabaseUrl(raw: string | undefined, synchronousRaw: string | undefined): DatabaseConfig {
+  const value = raw && raw !== '' ? raw : 'sqlite:./data/scimbridge.db';
+  const sync = (synchronousRaw ?? 'NORMAL').toUpperCase();
+  if (!['OFF', 'NORMAL', 'FULL', 'EXTRA'].includes(sync)) {
+    throw new ConfigError('SQLITE_SYNCHRONOUS', `expected NORMAL, FULL, EXTRA or OFF, got "${synchronousRaw}"`);
+  }
+  const m = /^sqlite:(?:\/\/)?(.+)$/.exec(value);
+  if (m) {
+    const file = m[1];
+    return { kind: 'sqlite', file: file === ':memory:' ? file : path.resolve(file), synchronous: sync as SqliteSynchronous };
+  }
+  if (/^postgres(ql)?:\/\//.test(value)) {
+    throw new ConfigError('DATABASE_URL', 'PostgreSQL is not supported by this version yet; use sqlite:<path>');
+  }
+  throw new ConfigError('DATABASE_URL', `expected sqlite:<path>, got "${redactUrl(value)}"`);
+}
+
+/** Hide a password in a URL before it appears in a message. */
+export function redactUrl(value: string): string {
+  return value.replace(/\/\/([^:@/]+):[^@/]*@/, '//$1:***@');
+}
+
+function readPemFile(variable: string, file: string): string {
+  try {
+    return readFileSync(file, 'utf8');
+  } catch (e) {
+    throw new ConfigError(variable, `cannot read "${file}" (${(e as NodeJS.ErrnoException).code ?? 'error'})`);
+  }
+}
+
+function looksLikePem(text: string, kind: 'PUBLIC' | 'PRIVATE'): boolean {
+  return new RegExp(`-----BEGIN (?:[A-Z]+ )?${kind} KEY-----`).test(text) ||
+    (kind === 'PUBLIC' && /-----BEGIN CERTIFICATE-----/.test(text));
+}
+
+export function parseJwtConfig(env: Env): JwtConfig {
+  const secret = env.JWT_SECRET || undefined;
+  const pubInline = env.JWT_PUBLIC_KEY || undefined;
+  const pubFile = env.JWT_PUBLIC_KEY_FILE || undefined;
+  const jwks = urlVar(env, 'JWT_JWKS_URL');
+  const given = [secret && 'JWT_SECRET', pubInline && 'JWT_PUBLIC_KEY', pubFile && 'JWT_PUBLIC_KEY_FILE', jwks && 'JWT_JWKS_URL']
+    .filter(Boolean) as string[];
+  if (given.length > 1) {
+    throw new ConfigError(given[1], `conflicts with ${given[0]}; configure exactly one key source`);
+  }
+  let source: JwtKeySource = { kind: 'none' };
+  if (secret) {
+    if (Buffer.byteLength(secret) < 32) throw new ConfigError('JWT_SECRET', 'must be at least 32 bytes for HS256');
+    source = { kind: 'secret', secret, origin: 'env' };
+  } else if (pubInline || pubFile) {
+    const variable = pubInline ? 'JWT_PUBLIC_KEY' : 'JWT_PUBLIC_KEY_FILE';
+    const pem = pubInline ? pubInline.replace(/\\n/g, '\n') : readPemFile(variable, pubFile!);
+    if (!looksLikePem(pem, 'PUBLIC')) throw new ConfigError(variable, 'is not a PEM public key (expected "-----BEGIN PUBLIC KEY-----")');
+    source = { kind: 'publicKey', pem };
+  } else if (jwks) {
+    source = { kind: 'jwks', url: jwks };
+  }
+  let privateKeyPem: string | undefined;
+  if (env.JWT_PRIVATE_KEY_FILE) {
+    privateKeyPem = readPemFile('JWT_PRIVATE_KEY_FILE', env.JWT_PRIVATE_KEY_FILE);
+    if (!looksLikePem(privateKeyPem, 'PRIVATE')) throw new ConfigError('JWT_PRIVATE_KEY_FILE', 'is not a PEM private key');
+  }
+  return {
+    source,
+    issuer: env.JWT_ISSUER || undefined,
+    audience: env.JWT_AUDIENCE || undefined,
+    privateKeyPem,
+    clockToleranceSec: 60,
+  };
+}
+
+export function loadConfig(env: Env = process.env): Config {
+  const logLevel = (env.LOG_LEVEL || 'info').toLowerCase();
+  if (!LOG_LEVELS.includes(logLevel)) throw new ConfigError('LOG_LEVEL', `expected one of ${LOG_LEVELS.join(', ')}, got "${env.LOG_LEVEL}"`);
+  const host = env.HOST || '0.0.0.0';
+  const publicUrl = urlVar(env, 'PUBLIC_URL');
+  return {
+    port: intVar(env, 'PORT', 8080, 0, 65535),
+    host,
+    database: parseDatabaseUrl(env.DATABASE_URL, env.SQLITE_SYNCHRONOUS),
+    jwt: parseJwtConfig(env),
+    logLevel,
+    maxBodyBytes: intVar(env, 'MAX_BODY_BYTES', 10 * 1024 * 1024, 1024, 1024 * 1024 * 1024),
+    maxResults: intVar(env, 'MAX_RESULTS', 1000, 1, 100000),
+    publicUrl: publicUrl?.replace(/\/+$/, ''),
+  };
+}
