@@ -1,0 +1,51 @@
+// scimmy's registry and configuration are process-global: declare our resources and build the scimmy-routers
+// instance once, and keep everything per-request in the context instead.
+import type { Request, Router } from 'express';
+import SCIMMY from 'scimmy';
+import SCIMMYRouters from 'scimmy-routers';
+import { ScimGroup } from './groups';
+import { ScimUser } from './users';
+
+let routers: Router | undefined;
+let maxResultsSet = 0;
+
+/** ServiceProviderConfig: exactly what the gateway supports. */
+function configure(maxResults: number): void {
+  SCIMMY.Config.set({
+    documentationUri: 'https://github.com/scimbridge/scimbridge#readme',
+    patch: { supported: true },
+    bulk: { supported: false, maxOperations: 0, maxPayloadSize: 0 },
+    filter: { supported: true, maxResults },
+    changePassword: { supported: false },
+    sort: { supported: true },
+    etag: { supported: true },
+    authenticationSchemes: [],
+  });
+  SCIMMY.Config.set({
+    authenticationSchemes: [{
+      type: 'oauthbearertoken',
+      name: 'OAuth Bearer Token',
+      description: 'A JWT issued by the gateway CLI or your identity platform, sent as "Authorization: Bearer <token>"',
+      specUri: 'https://www.rfc-editor.org/rfc/rfc6750',
+      primary: true,
+    }],
+  });
+  maxResultsSet = maxResults;
+}
+
+export function scimmyRouters(maxResults: number): Router {
+  if (!routers) {
+    SCIMMY.Resources.declare(ScimUser as never, 'User');
+    SCIMMY.Resources.declare(ScimGroup as never, 'Group');
+    (ScimUser as unknown as typeof SCIMMY.Resources.User).extend(SCIMMY.Schemas.EnterpriseUser as never, false);
+    routers = new SCIMMYRouters({
+      type: 'bearer',
+      // Authentication already happened in our middleware; this only satisfies scimmy-routers' contract.
+      handler: () => 'authenticated',
+      context: (req: Request) => req.res!.locals.scim,
+      baseUri: () => 'https://scimbridge.invalid',
+    }) as unknown as Router;
+  }
+  if (maxResultsSet !== maxResults) configure(maxResults);
+  return routers;
+}

@@ -1,0 +1,157 @@
+// The Group resource. Membership never passes through scimmy: member lists are validated here and applied by
+// the store as set operations; scimmy validates and patches everything else. Declared to scimmy as "Group".
+import SCIMMY from 'scimmy';
+import { GROUP_SORT } from '../store/filter';
+import { StoreError } from '../store/errors';
+import type { GroupInput, GroupRecord, MemberOp, MemberRecord } from '../store/types';
+import { etagOf, LOCATION_BASE, type ScimContext } from './context';
+import { badRequest, notFound } from './errors';
+import { memberIds, PATCH_SCHEMA, planGroupPatch } from './group-patch';
+import { listQuery, listResponse } from './list';
+import { guard, ifVersion, plainJson, requireObjectBody } from './shared';
+
+export function groupBase(): string {
+  return `${LOCATION_BASE}/Groups`;
+}
+
+function groupObject(rec: GroupRecord): Record<string, unknown> {
+  return {
+    ...rec.resource,
+    id: rec.id,
+    meta: { resourceType: 'Group', created: rec.created, lastModified: rec.modified, version: etagOf(rec.version) },
+  };
+}
+
+function groupInput(valid: object): GroupInput {
+  const resource = plainJson(valid);
+  for (const k of ['id', 'meta', 'schemas', 'members']) delete resource[k];
+  if (typeof resource.displayName !== 'string' || resource.displayName.trim() === '') {
+    throw badRequest('invalidValue', 'displayName is required and must be a non-empty string');
+  }
+  return {
+    displayName: resource.displayName,
+    externalId: typeof resource.externalId === 'string' ? resource.externalId : undefined,
+    resource,
+  };
+}
+
+function listed(csv: string | undefined): string[] {
+  return (csv ?? '').split(',').map((s) => s.trim().toLowerCase().replace(/^urn:ietf:params:scim:schemas:core:2\.0:group:/, ''))
+    .filter(Boolean);
+}
+
+/** Whether the response carries members, from attributes / excludedAttributes (RFC 7644 §3.9). */
+export function wantsMembers(query: ScimContext['query']): boolean {
+  const attributes = listed(query.attributes);
+  if (attributes.length) return attributes.some((a) => a === 'members' || a.startsWith('members.'));
+  return !listed(query.excludedAttributes).includes('members');
+}
+
+export function memberJson(m: MemberRecord) {
+  return { value: m.value, $ref: `${LOCATION_BASE}/Users/${m.value}`, type: 'User', ...(m.display !== undefined ? { display: m.display } : {}) };
+}
+
+/** The body's member list, taken out of the body before scimmy sees it (scimmy is slow on large lists). */
+function takeMembers(body: Record<string, unknown>): string[] | undefined {
+  const key = Object.keys(body).find((k) => k.toLowerCase() === 'members');
+  if (!key) return undefined;
+  const value = body[key];
+  delete body[key];
+  if (value === null) return [];
+  if (!Array.isArray(value)) throw badRequest('invalidValue', '"members" must be an array');
+  return memberIds(value, 'members');
+}
+
+export class ScimGroup extends SCIMMY.Resources.Group {
+  static override basepath(path?: string): any {
+    return path === undefined ? groupBase() : ScimGroup;
+  }
+
+  private async out(ctx: ScimContext, rec: GroupRecord): Promise<object> {
+    const shaped = plainJson(new SCIMMY.Schemas.Group(groupObject(rec), 'out', groupBase(), this.attributes as never));
+    if (wantsMembers(ctx.query)) {
+      const members = await ctx.store.listMembers(ctx.tenant, rec.id);
+      if (members.length) shaped.members = members.map(memberJson);
+    }
+    return shaped;
+  }
+
+  override async read(c?: unknown): Promise<any> {
+    const ctx = c as ScimContext;
+    return guard(ctx, async () => {
+      if (this.id) {
+        const rec = await ctx.store.getGroup(ctx.tenant, this.id);
+        if (!rec) throw notFound(`Group ${this.id} not found`);
+        return this.out(ctx, rec);
+      }
+      const q = listQuery('Group', ctx, GROUP_SORT);
+      const { total, rows } = await ctx.store.listGroups(ctx.tenant, q);
+      const resources: object[] = [];
+      for (const r of rows) resources.push(await this.out(ctx, r));
+      return listResponse(resources, total, q.startIndex);
+    });
+  }
+
+  override async write(instance: any, c?: unknown): Promise<any> {
+    const ctx = c as ScimContext;
+    return guard(ctx, async () => {
+      requireObjectBody(instance, this.id ? 'PUT' : 'POST');
+      const body = { ...(instance as Record<string, unknown>) };
+      const ids = takeMembers(body);
+      const input = groupInput(new SCIMMY.Schemas.Group(body, 'in'));
+      if (!this.id) {
+        const { group } = await ctx.store.createGroup(ctx.tenant, input, ids ?? []);
+        return this.out(ctx, group);
+      }
+      // PUT without "members" keeps the membership (RFC 7644 §3.5.1 lets omitted attributes stand); with it, the
+      // stored list becomes exactly the given one, diffed in SQL.
+      const members: MemberOp[] = ids === undefined ? [] : [{ op: 'replace', ids }];
+      const expected = await ifVersion(ctx, () => ctx.store.getGroup(ctx.tenant, this.id!));
+      const { group } = await ctx.store.changeGroup(ctx.tenant, this.id, { attributes: input, members }, { ifVersion: expected });
+      return this.out(ctx, group);
+    });
+  }
+
+  override async patch(message: any, c?: unknown): Promise<any> {
+    const ctx = c as ScimContext;
+    return guard(ctx, async () => {
+      if (!this.id) throw notFound('PATCH must name a Group');
+      requireObjectBody(message, 'PATCH');
+      const plan = planGroupPatch(message);
+      for (let attempt = 0; ; attempt++) {
+        const rec = await ctx.store.getGroup(ctx.tenant, this.id);
+        if (!rec) throw notFound(`Group ${this.id} not found`);
+        const expected = await ifVersion(ctx, async () => rec);
+        let attributes: GroupInput | undefined;
+        if (plan.attributeOps.length) {
+          const current = new SCIMMY.Schemas.Group(groupObject(rec), 'out', groupBase());
+          const op = new SCIMMY.Messages.PatchOp({ schemas: [PATCH_SCHEMA], Operations: plan.attributeOps } as never);
+          const patched = await op.apply(current as never, async (target: object) => target);
+          if (patched) {
+            const body = plainJson(patched);
+            if ('members' in body) throw badRequest('invalidPath', 'members cannot be changed through this operation');
+            attributes = groupInput(new SCIMMY.Schemas.Group(body, 'in'));
+          }
+        }
+        try {
+          // Attribute changes are read-modify-write, so they need the version read; member set operations do not.
+          const pin = expected ?? (attributes ? rec.version : undefined);
+          const { group } = await ctx.store.changeGroup(ctx.tenant, this.id, { attributes, members: plan.memberOps }, { ifVersion: pin });
+          const answer = plan.dronahq || ctx.query.attributes !== undefined || ctx.query.excludedAttributes !== undefined;
+          return answer ? this.out(ctx, group) : undefined;
+        } catch (e) {
+          if (e instanceof StoreError && e.code === 'version_mismatch' && expected === undefined && attempt < 5) continue;
+          throw e;
+        }
+      }
+    });
+  }
+
+  override async dispose(c?: unknown): Promise<any> {
+    const ctx = c as ScimContext;
+    return guard(ctx, async () => {
+      if (!this.id) throw notFound('DELETE must name a Group');
+      await ctx.store.deleteGroup(ctx.tenant, this.id, { ifVersion: await ifVersion(ctx, () => ctx.store.getGroup(ctx.tenant, this.id!)) });
+    });
+  }
+}

@@ -1,0 +1,55 @@
+// Per-request handling around the one scimmy-routers instance: a stable query object (Express 5 re-parses
+// req.query on each read), the request context, and each response's locations rewritten to the mount and host the
+// request came in on. scimmy keeps basepaths in process-global state; rewriting per response makes that harmless.
+import type { Request, Response } from 'express';
+import { LOCATION_BASE, type ScimContext } from './context';
+
+/** Every base scimmy may have written: our constant, or (for Schemas/ResourceTypes) whatever mount ran last. */
+const SENTINEL = /^https:\/\/scimbridge\.invalid(?:\/api|\/sso)?\/scim\/v2/;
+const SENTINEL_PREFIX = 'https://scimbridge.invalid/';
+
+export function stableQuery(req: Request): Record<string, string | undefined> {
+  const raw = req.query as Record<string, unknown>;
+  const q: Record<string, string | undefined> = {};
+  for (const [k, v] of Object.entries(raw)) {
+    const first = Array.isArray(v) ? v[0] : v;
+    if (typeof first === 'string') q[k] = first;
+  }
+  return q;
+}
+
+/** Replaces req.query with a plain own property so what we remove (filter) stays removed. */
+export function pinQuery(req: Request, query: Record<string, unknown>): void {
+  Object.defineProperty(req, 'query', { value: query, writable: true, configurable: true, enumerable: true });
+}
+
+export function requestBase(req: Request, publicUrl: string | undefined, mountPath: string): string {
+  const origin = publicUrl ?? `${req.protocol}://${req.get('host') ?? 'localhost'}`;
+  return origin + mountPath;
+}
+
+/** Rewrites meta.location and $ref values in place; touches nothing else. */
+export function rewriteLocations(body: unknown, base: string): void {
+  const stack: unknown[] = [body];
+  while (stack.length) {
+    const node = stack.pop();
+    if (Array.isArray(node)) {
+      for (const item of node) if (item && typeof item === 'object') stack.push(item);
+      continue;
+    }
+    if (!node || typeof node !== 'object') continue;
+    const o = node as Record<string, unknown>;
+    for (const key of Object.keys(o)) {
+      const v = o[key];
+      if ((key === 'location' || key === '$ref') && typeof v === 'string' && v.startsWith(SENTINEL_PREFIX)) {
+        o[key] = v.replace(SENTINEL, base);
+      } else if (v && typeof v === 'object') stack.push(v);
+    }
+  }
+}
+
+export function scimContext(res: Response): ScimContext {
+  return res.locals.scim as ScimContext;
+}
+
+export { LOCATION_BASE };

@@ -1,0 +1,121 @@
+// The SCIM mounts: authentication, scope, request context, .search, response shaping (locations, ETag,
+// Location, 304), then the single scimmy-routers instance.
+import express, { type NextFunction, type Request, type Response, type Router } from 'express';
+import type { Logger } from 'pino';
+import { authenticate, scopeForMethod, requireScope } from '../auth/middleware';
+import type { TokenVerifier } from '../auth/verify';
+import type { Store } from '../store/types';
+import { etagOf, parseEtagList, type ScimContext } from './context';
+import { scimmyRouters } from './declare';
+import { errorBody, toScimError } from './errors';
+import { pinQuery, requestBase, rewriteLocations, stableQuery } from './mount';
+
+export const MOUNTS = ['/api/scim/v2', '/sso/scim/v2'] as const;
+
+export interface ScimDeps {
+  store: Store;
+  log: Logger;
+  verifier: TokenVerifier;
+  maxResults: number;
+  publicUrl?: string;
+}
+
+const SEARCH_PARAMS = ['filter', 'startIndex', 'count', 'sortBy', 'sortOrder', 'attributes', 'excludedAttributes'];
+
+/** POST /Users/.search → the same list as GET /Users with the body's parameters (RFC 7644 §3.4.3). */
+function searchAsList(req: Request, res: Response, next: NextFunction): void {
+  const m = /^\/(Users|Groups)\/\.search\/?$/i.exec(req.path);
+  if (req.method !== 'POST' || !m) return next();
+  const body = req.body as Record<string, unknown> | undefined;
+  if (!body || typeof body !== 'object' || Array.isArray(body)) {
+    res.status(400).json(errorBody(400, 'invalidSyntax', 'A .search body must be a SearchRequest object'));
+    return;
+  }
+  const query: Record<string, string> = {};
+  for (const key of SEARCH_PARAMS) {
+    const v = body[key];
+    if (v === undefined || v === null) continue;
+    query[key] = Array.isArray(v) ? v.join(',') : String(v);
+  }
+  req.method = 'GET';
+  req.url = `/${m[1][0].toUpperCase()}${m[1].slice(1).toLowerCase()}`;
+  pinQuery(req, query);
+  next();
+}
+
+function tenantOf(res: Response): string {
+  return (res.locals.principal as { tenant: string }).tenant;
+}
+
+export function scimMount(deps: ScimDeps, mountPath: string): Router {
+  const router = express.Router();
+  const inner = scimmyRouters(deps.maxResults);
+
+  router.use(authenticate(deps.verifier));
+  router.use(searchAsList);
+  router.use((req, res, next) => requireScope(scopeForMethod(req.method))(req, res, next));
+  router.use((req, res, next) => {
+    if (tenantOf(res) === '*') {
+      res.status(403).json(errorBody(403, undefined, 'This token is for all tenants; SCIM requests need a token for one tenant'));
+      return;
+    }
+    const query = stableQuery(req);
+    // scimmy would parse `filter` itself (no nesting, exponential); we keep it from scimmy and parse it ourselves.
+    const forScimmy: Record<string, unknown> = { ...query };
+    delete forScimmy.filter;
+    for (const k of ['startIndex', 'count']) if (forScimmy[k] !== undefined) forScimmy[k] = Number(forScimmy[k]);
+    pinQuery(req, forScimmy);
+    const ifMatch = parseEtagList(req.get('if-match'));
+    const ctx: ScimContext = {
+      store: deps.store,
+      log: deps.log,
+      tenant: tenantOf(res),
+      principal: res.locals.principal,
+      query,
+      ifMatch: ifMatch ? (ifMatch.any ? '*' : ifMatch.versions) : undefined,
+      maxResults: deps.maxResults,
+    };
+    res.locals.scim = ctx;
+    shapeResponses(req, res, requestBase(req, deps.publicUrl, mountPath));
+    next();
+  });
+  router.use(inner);
+  // scimmy-routers' own error handler answers first; we see errors it could not render, or 5xx it passes on.
+  router.use((err: unknown, req: Request, res: Response, _next: NextFunction) => {
+    const ctx = res.locals.scim as ScimContext | undefined;
+    const original = (ctx?.error as { cause?: unknown } | undefined)?.cause ?? (err as { cause?: unknown })?.cause ?? err;
+    if (res.headersSent) {
+      deps.log.error({ err: original, tenant: ctx?.tenant }, 'SCIM request failed');
+      return;
+    }
+    const mapped = toScimError(ctx?.error ?? err);
+    if (mapped.internal) deps.log.error({ err: original, tenant: ctx?.tenant }, 'SCIM request failed');
+    res.set(mapped.headers).status(mapped.status).json(mapped.body);
+  });
+  return router;
+}
+
+/** Wraps res.json for this request: mount-correct locations, Location on 201, ETag, and If-None-Match → 304. */
+function shapeResponses(req: Request, res: Response, base: string): void {
+  const json = res.json.bind(res);
+  res.json = (body: unknown) => {
+    if (body && typeof body === 'object') {
+      rewriteLocations(body, base);
+      const meta = (body as { meta?: { location?: string; version?: string } }).meta;
+      if (meta?.location && res.statusCode === 201) res.location(meta.location);
+      if (meta?.version && res.statusCode < 300) {
+        res.set('ETag', meta.version);
+        const inm = parseEtagList(req.get('if-none-match'));
+        const v = /^W\/"(\d+)"$/.exec(meta.version);
+        if (req.method === 'GET' && inm && (inm.any || (v && inm.versions.includes(Number(v[1]))))) {
+          res.status(304).end();
+          return res;
+        }
+      }
+    }
+    res.type('application/scim+json');
+    return json(body);
+  };
+}
+
+export { etagOf };

@@ -1,0 +1,46 @@
+// Helpers shared by the User and Group resources.
+import type { ScimContext } from './context';
+import { badRequest, notFound, ScimHttpError, toScimError } from './errors';
+
+/** Runs a handler and turns whatever it throws into a ScimHttpError, so scimmy never maps it to 404 itself. */
+export async function guard<T>(ctx: ScimContext, fn: () => Promise<T>): Promise<T> {
+  try {
+    return await fn();
+  } catch (e) {
+    let err: ScimHttpError;
+    if (e instanceof ScimHttpError) err = e;
+    else {
+      const mapped = toScimError(e);
+      err = new ScimHttpError(mapped.status, mapped.body.scimType, mapped.body.detail ?? '', mapped.headers);
+      if (mapped.internal) (err as { cause?: unknown }).cause = e;
+    }
+    // scimmy-routers renders only the statuses scimmy knows; the mount's error handler renders the rest from here.
+    ctx.error = err;
+    throw err;
+  }
+}
+
+export function requireObjectBody(body: unknown, method: string): void {
+  if (body === undefined || body === null) throw badRequest('invalidSyntax', `${method} needs a JSON object body`);
+  if (typeof body !== 'object' || Array.isArray(body)) throw badRequest('invalidSyntax', `${method} body must be a single JSON object`);
+}
+
+/** A plain JSON copy: drops scimmy's getters and anything not serialisable. */
+export function plainJson(v: unknown): Record<string, any> {
+  return JSON.parse(JSON.stringify(v ?? {}));
+}
+
+/**
+ * The version a write must match, from If-Match. `*` means "exists", checked by the loader. A list of tags
+ * matches when the current version is one of them; otherwise the write is refused with 412.
+ */
+export async function ifVersion(ctx: ScimContext, load: () => Promise<{ version: number } | undefined>): Promise<number | undefined> {
+  if (ctx.ifMatch === undefined) return undefined;
+  const current = await load();
+  if (!current) throw notFound('Resource not found');
+  if (ctx.ifMatch === '*') return current.version;
+  if (!ctx.ifMatch.includes(current.version)) {
+    throw new ScimHttpError(412, undefined, 'The resource has changed: its version no longer matches If-Match.');
+  }
+  return current.version;
+}

@@ -1,0 +1,136 @@
+// The User resource: scimmy validates and shapes; the store keeps it. Declared to scimmy as "User".
+import SCIMMY from 'scimmy';
+import type { UserInput, UserRecord } from '../store/types';
+import { USER_SORT } from '../store/filter';
+import { StoreError } from '../store/errors';
+import { etagOf, LOCATION_BASE, type ScimContext } from './context';
+import { badRequest, notFound, toScimError, ScimHttpError } from './errors';
+import { listQuery, listResponse } from './list';
+import { normaliseBooleans } from './normalize';
+import { guard, ifVersion, plainJson, requireObjectBody } from './shared';
+
+const ENTERPRISE = 'urn:ietf:params:scim:schemas:extension:enterprise:2.0:User';
+
+export function userBase(): string {
+  return `${LOCATION_BASE}/Users`;
+}
+
+/** The stored record as a SCIM resource (before scimmy's outbound shaping). */
+export function userObject(rec: UserRecord): Record<string, unknown> {
+  return {
+    ...rec.resource,
+    id: rec.id,
+    meta: { resourceType: 'User', created: rec.created, lastModified: rec.modified, version: etagOf(rec.version) },
+  };
+}
+
+/** A validated inbound user (scimmy schema instance) → what the store writes. */
+export function userInput(valid: object): UserInput {
+  const resource = plainJson(valid);
+  for (const k of ['id', 'meta', 'schemas', 'password', 'groups']) delete resource[k];
+  const emails = Array.isArray(resource.emails) ? (resource.emails as { value?: unknown; type?: unknown; primary?: unknown }[]) : [];
+  if (typeof resource.userName !== 'string' || resource.userName.trim() === '') {
+    throw badRequest('invalidValue', 'userName is required and must be a non-empty string');
+  }
+  return {
+    userName: resource.userName,
+    externalId: typeof resource.externalId === 'string' ? resource.externalId : undefined,
+    displayName: typeof resource.displayName === 'string' ? resource.displayName : undefined,
+    active: resource.active === undefined ? true : resource.active === true,
+    emails: emails.filter((e) => typeof e?.value === 'string').map((e) => ({
+      value: e.value as string, type: typeof e.type === 'string' ? e.type : undefined, primary: e.primary === true,
+    })),
+    resource,
+  };
+}
+
+export class ScimUser extends SCIMMY.Resources.User {
+  static override basepath(path?: string): any {
+    // One constant base: the per-mount location is written into each response by mount.ts.
+    return path === undefined ? userBase() : ScimUser;
+  }
+
+  private out(rec: UserRecord, attributes?: unknown): object {
+    return new SCIMMY.Schemas.User(userObject(rec), 'out', userBase(), attributes as never);
+  }
+
+  override async read(c?: unknown): Promise<any> {
+    const ctx = c as ScimContext;
+    return guard(ctx, async () => {
+      if (this.id) {
+        const rec = await ctx.store.getUser(ctx.tenant, this.id);
+        if (!rec) throw notFound(`User ${this.id} not found`);
+        return this.out(rec, this.attributes);
+      }
+      const q = listQuery('User', ctx, USER_SORT);
+      const { total, rows } = await ctx.store.listUsers(ctx.tenant, q);
+      return listResponse(rows.map((r) => this.out(r, this.attributes)), total, q.startIndex);
+    });
+  }
+
+  override async write(instance: any, c?: unknown): Promise<any> {
+    const ctx = c as ScimContext;
+    return guard(ctx, async () => {
+      requireObjectBody(instance, this.id ? 'PUT' : 'POST');
+      normaliseBooleans('User', instance);
+      const input = userInput(new SCIMMY.Schemas.User(instance as object, 'in'));
+      const rec = this.id
+        ? await ctx.store.replaceUser(ctx.tenant, this.id, input, { ifVersion: await ifVersion(ctx, () => ctx.store.getUser(ctx.tenant, this.id!)) })
+        : await ctx.store.createUser(ctx.tenant, input);
+      return this.out(rec, this.attributes);
+    });
+  }
+
+  /** scimmy's PatchOp on the stored user, written back only if the version is still the one read. */
+  override async patch(message: any, c?: unknown): Promise<any> {
+    const ctx = c as ScimContext;
+    return guard(ctx, async () => {
+      if (!this.id) throw notFound('PATCH must name a User');
+      requireObjectBody(message, 'PATCH');
+      for (let attempt = 0; ; attempt++) {
+        const rec = await ctx.store.getUser(ctx.tenant, this.id);
+        if (!rec) throw notFound(`User ${this.id} not found`);
+        const expected = await ifVersion(ctx, async () => rec);
+        const current = new SCIMMY.Schemas.User(userObject(rec), 'out', userBase());
+        const op = new SCIMMY.Messages.PatchOp(preparePatch(message) as never);
+        const patched = await op.apply(current as never, async (target: object) => target);
+        if (!patched) return this.out(rec, this.attributes);
+        const input = userInput(new SCIMMY.Schemas.User(plainJson(patched), 'in'));
+        try {
+          const saved = await ctx.store.replaceUser(ctx.tenant, this.id, input, { ifVersion: expected ?? rec.version });
+          return this.out(saved, this.attributes);
+        } catch (e) {
+          // Someone wrote between our read and write: re-apply on the new state, unless the client pinned a version.
+          if (e instanceof StoreError && e.code === 'version_mismatch' && expected === undefined && attempt < 5) continue;
+          throw e;
+        }
+      }
+    });
+  }
+
+  override async dispose(c?: unknown): Promise<any> {
+    const ctx = c as ScimContext;
+    return guard(ctx, async () => {
+      if (!this.id) throw notFound('DELETE must name a User');
+      await ctx.store.deleteUser(ctx.tenant, this.id, { ifVersion: await ifVersion(ctx, () => ctx.store.getUser(ctx.tenant, this.id!)) });
+    });
+  }
+}
+
+/** Entra ID sends "True"/"False" for booleans in PATCH values; scimmy would reject them. */
+function preparePatch(message: unknown): object {
+  const m = plainJson(message);
+  const ops = Array.isArray(m.Operations) ? m.Operations : [];
+  for (const op of ops as Record<string, unknown>[]) {
+    if (!op || typeof op !== 'object') continue;
+    const path = typeof op.path === 'string' ? op.path : undefined;
+    if (path === undefined && op.value && typeof op.value === 'object') normaliseBooleans('User', op.value);
+    else if (path && /(^|[:.])(active|primary)$/i.test(path) && typeof op.value === 'string') {
+      const s = op.value.toLowerCase();
+      if (s === 'true' || s === 'false') op.value = s === 'true';
+    }
+  }
+  return m;
+}
+
+export { ENTERPRISE, ScimHttpError, toScimError };

@@ -1,0 +1,84 @@
+// Builds the Express app (no listen): body parsing with SCIM errors for every refusal, health, the two SCIM
+// mounts over one store, and JSON answers for everything else.
+import express, { type NextFunction, type Request, type Response } from 'express';
+import type { Logger } from 'pino';
+import type { TokenVerifier } from './auth/verify';
+import { errorBody } from './scim/errors';
+import { MOUNTS, scimMount } from './scim/router';
+import type { Store } from './store/types';
+
+export interface AppDeps {
+  store: Store;
+  verifier: TokenVerifier;
+  log: Logger;
+  maxBodyBytes: number;
+  maxResults: number;
+  publicUrl?: string;
+}
+
+const JSON_TYPES = ['application/json', 'application/scim+json'];
+
+function hasBody(req: Request): boolean {
+  const length = req.headers['content-length'];
+  return req.headers['transfer-encoding'] !== undefined || (length !== undefined && length !== '0');
+}
+
+/** SCIM bodies are JSON: anything else with a body is 415, before any parsing. */
+function requireJson(req: Request, res: Response, next: NextFunction): void {
+  if (!['POST', 'PUT', 'PATCH'].includes(req.method) || !hasBody(req)) return next();
+  const type = (req.headers['content-type'] ?? '').split(';')[0].trim().toLowerCase();
+  if (JSON_TYPES.includes(type)) return next();
+  res.status(415).type('application/scim+json')
+    .json(errorBody(415, undefined, 'Send the body as application/scim+json or application/json'));
+}
+
+/** body-parser failures, rendered as SCIM errors instead of Express's HTML pages. */
+function bodyErrors(err: unknown, req: Request, res: Response, next: NextFunction): void {
+  const e = err as { type?: string; status?: number };
+  const answer = (status: number, scimType: 'invalidSyntax' | undefined, detail: string) =>
+    res.status(status).type('application/scim+json').json(errorBody(status, scimType, detail));
+  switch (e?.type) {
+    case 'entity.too.large': return void answer(413, undefined, 'The request body is larger than this server accepts');
+    case 'entity.parse.failed': return void answer(400, 'invalidSyntax', 'The request body is not valid JSON');
+    case 'encoding.unsupported':
+    case 'charset.unsupported': return void answer(415, undefined, 'The request body encoding or charset is not supported');
+    case 'request.aborted': return void answer(400, 'invalidSyntax', 'The request body was not received completely');
+    default: return next(err);
+  }
+}
+
+export function buildApp(deps: AppDeps): express.Express {
+  const app = express();
+  app.disable('x-powered-by');
+  app.set('etag', false);
+  // A stable, simple query parser; the SCIM mount pins the parsed object per request.
+  app.set('query parser', 'simple');
+
+  app.get('/healthz', async (_req, res) => {
+    try {
+      await deps.store.ping();
+      res.json({ status: 'ok' });
+    } catch {
+      res.status(503).json({ status: 'unavailable' });
+    }
+  });
+
+  app.use(requireJson);
+  app.use(express.json({ type: JSON_TYPES, limit: deps.maxBodyBytes, strict: true }));
+  app.use(bodyErrors);
+
+  for (const mount of MOUNTS) {
+    app.use(mount, scimMount(deps, mount));
+  }
+
+  app.use((_req, res) => {
+    res.status(404).type('application/scim+json').json(errorBody(404, undefined, 'No such endpoint'));
+  });
+  app.use((err: unknown, _req: Request, res: Response, _next: NextFunction) => {
+    deps.log.error({ err }, 'unhandled error');
+    if (res.headersSent) return;
+    res.status(500).type('application/scim+json')
+      .json(errorBody(500, undefined, 'The server could not complete the request; it has been logged.'));
+  });
+  return app;
+}

@@ -1,0 +1,19 @@
+// Store failures with stable codes; the SCIM layer maps each code to an HTTP status and scimType.
+export type StoreErrorCode =
+  | 'not_found'
+  | 'uniqueness'
+  | 'version_mismatch'
+  | 'invalid_members'
+  | 'unavailable';
+
+export class StoreError extends Error {
+  constructor(
+    readonly code: StoreErrorCode,
+    message: string,
+    /** For invalid_members: the member values that name no user of the tenant. */
+    readonly values?: string[],
+  ) {
+    super(message);
+    this.name = 'StoreError';
+  }
+}

@@ -1,0 +1,172 @@
+// Filter tree → SQLite WHERE fragment with bound parameters. Every predicate yields 0 or 1, never NULL, so
+// `not (...)` means what a SCIM client expects for absent attributes.
+import type { CompareOp, Field, Filter, Scalar } from '../filter';
+
+export interface SqlFragment {
+  sql: string;
+  params: unknown[];
+}
+
+type Resource = 'users' | 'groups';
+
+interface ColumnInfo {
+  /** SQL expression for the value as stored. */
+  expr: string;
+  /** SQL expression for the value lowercased (caseExact: false comparisons). */
+  lc: string;
+  nullable: boolean;
+}
+
+/** Largest code point: a prefix range [p, p + MAX) holds exactly the strings that start with p. */
+const MAX_CHAR = String.fromCodePoint(0x10ffff);
+
+const COLUMNS: Record<Resource, Record<string, ColumnInfo>> = {
+  users: {
+    id: { expr: 'u.id', lc: 'u.id', nullable: false },
+    userName: { expr: 'u.user_name', lc: 'u.user_name_lc', nullable: false },
+    displayName: { expr: 'u.display_name', lc: 'u.display_name_lc', nullable: true },
+    externalId: { expr: 'u.external_id', lc: 'lower(u.external_id)', nullable: true },
+    active: { expr: 'u.active', lc: 'u.active', nullable: false },
+    'meta.created': { expr: 'u.created', lc: 'u.created', nullable: false },
+    'meta.lastModified': { expr: 'u.modified', lc: 'u.modified', nullable: false },
+  },
+  groups: {
+    id: { expr: 'g.id', lc: 'g.id', nullable: false },
+    displayName: { expr: 'g.display_name', lc: 'g.display_name_lc', nullable: false },
+    externalId: { expr: 'g.external_id', lc: 'lower(g.external_id)', nullable: true },
+    'meta.created': { expr: 'g.created', lc: 'g.created', nullable: false },
+    'meta.lastModified': { expr: 'g.modified', lc: 'g.modified', nullable: false },
+  },
+};
+
+const COLLECTION_COLUMNS: Record<string, ColumnInfo> = {
+  'emails.value': { expr: 'e.value', lc: 'e.value_lc', nullable: false },
+  'emails.type': { expr: 'e.type', lc: 'lower(e.type)', nullable: true },
+  'emails.primary': { expr: 'e.is_primary', lc: 'e.is_primary', nullable: false },
+  'members.value': { expr: 'm.member_id', lc: 'm.member_id', nullable: false },
+};
+
+const COLLECTION_FROM = {
+  emails: 'SELECT 1 FROM user_emails e WHERE e.tenant = u.tenant AND e.user_id = u.id',
+  members: 'SELECT 1 FROM group_members m WHERE m.tenant = g.tenant AND m.group_id = g.id',
+};
+
+function jsonPath(parts: string[]): string {
+  return '$' + parts.map((p) => (/^[A-Za-z_][A-Za-z0-9_$]*$/.test(p) ? `.${p}` : `."${p.replace(/"/g, '')}"`)).join('');
+}
+
+function column(resource: Resource, field: Field, inCollection: boolean): ColumnInfo {
+  if (field.json) {
+    const alias = resource === 'users' ? 'u' : 'g';
+    const expr = `json_extract(${alias}.resource, '${jsonPath(field.json)}')`;
+    return { expr, lc: `lower(${expr})`, nullable: true };
+  }
+  const info = inCollection || field.collection ? COLLECTION_COLUMNS[field.path] : COLUMNS[resource][field.path];
+  if (!info) throw new Error(`no column for ${resource}.${field.path}`);
+  return info;
+}
+
+function sqlValue(field: Field, value: Scalar): unknown {
+  if (field.type === 'boolean') return value ? 1 : 0;
+  if (typeof value === 'string' && !field.caseExact) return value.toLowerCase();
+  return value;
+}
+
+function compare(col: ColumnInfo, field: Field, op: CompareOp, value: Scalar): SqlFragment {
+  const useLc = field.type === 'string' && !field.caseExact;
+  const x = useLc ? col.lc : col.expr;
+  const v = sqlValue(field, value);
+  const notNull = col.nullable ? `${x} IS NOT NULL AND ` : '';
+  switch (op) {
+    case 'eq':
+      return { sql: `(${notNull}${x} = ?)`, params: [v] };
+    case 'ne':
+      return { sql: col.nullable ? `(${x} IS NULL OR ${x} <> ?)` : `(${x} <> ?)`, params: [v] };
+    case 'co':
+      if (v === '') return { sql: col.nullable ? `(${x} IS NOT NULL)` : '1', params: [] };
+      return { sql: `(${notNull}instr(${x}, ?) > 0)`, params: [v] };
+    case 'sw':
+      if (v === '') return { sql: col.nullable ? `(${x} IS NOT NULL)` : '1', params: [] };
+      // A range keeps the index usable; text compares by code point in SQLite's BINARY collation.
+      return { sql: `(${notNull}${x} >= ? AND ${x} < ?)`, params: [v, `${v}${MAX_CHAR}`] };
+    case 'ew': {
+      if (v === '') return { sql: col.nullable ? `(${x} IS NOT NULL)` : '1', params: [] };
+      const len = [...String(v)].length;
+      return { sql: `(${notNull}substr(${x}, -?) = ?)`, params: [len, v] };
+    }
+    case 'gt':
+    case 'ge':
+    case 'lt':
+    case 'le': {
+      const sym = { gt: '>', ge: '>=', lt: '<', le: '<=' }[op];
+      return { sql: `(${notNull}${x} ${sym} ?)`, params: [v] };
+    }
+  }
+}
+
+function present(resource: Resource, field: Field, inCollection: boolean): SqlFragment {
+  if (field.collection && !inCollection) {
+    return { sql: `EXISTS (${COLLECTION_FROM[field.collection]})`, params: [] };
+  }
+  const col = column(resource, field, inCollection);
+  if (!col.nullable) return { sql: '1', params: [] };
+  return field.type === 'string'
+    ? { sql: `(${col.expr} IS NOT NULL AND ${col.expr} <> '')`, params: [] }
+    : { sql: `(${col.expr} IS NOT NULL)`, params: [] };
+}
+
+function translate(resource: Resource, f: Filter, inCollection: boolean): SqlFragment {
+  switch (f.kind) {
+    case 'and':
+    case 'or': {
+      const parts = f.items.map((i) => translate(resource, i, inCollection));
+      return {
+        sql: `(${parts.map((p) => p.sql).join(f.kind === 'and' ? ' AND ' : ' OR ')})`,
+        params: parts.flatMap((p) => p.params),
+      };
+    }
+    case 'not': {
+      const inner = translate(resource, f.item, inCollection);
+      return { sql: `(NOT ${inner.sql})`, params: inner.params };
+    }
+    case 'present':
+      return present(resource, f.field, inCollection);
+    case 'some': {
+      const inner = translate(resource, f.item, true);
+      return { sql: `EXISTS (${COLLECTION_FROM[f.collection]} AND ${inner.sql})`, params: inner.params };
+    }
+    case 'compare': {
+      const { field, op, value } = f;
+      if (value === null) {
+        // "attr eq null" asks for absence, "attr ne null" for presence.
+        const p = present(resource, field, inCollection);
+        return op === 'ne' ? p : { sql: `(NOT ${p.sql})`, params: p.params };
+      }
+      if (field.collection && !inCollection) {
+        // A multi-valued attribute matches when some element does; "ne" when none equals the value.
+        if (op === 'ne') {
+          const eq = compare(column(resource, field, true), field, 'eq', value);
+          return { sql: `(NOT EXISTS (${COLLECTION_FROM[field.collection]} AND ${eq.sql}))`, params: eq.params };
+        }
+        const c = compare(column(resource, field, true), field, op, value);
+        return { sql: `EXISTS (${COLLECTION_FROM[field.collection]} AND ${c.sql})`, params: c.params };
+      }
+      return compare(column(resource, field, inCollection), field, op, value);
+    }
+  }
+}
+
+export function filterToSql(resource: Resource, filter: Filter): SqlFragment {
+  return translate(resource, filter, false);
+}
+
+/** ORDER BY clause: nulls last, then the requested direction, then id so pages are stable. */
+export function orderBy(resource: Resource, path: string | undefined, descending: boolean): string {
+  const alias = resource === 'users' ? 'u' : 'g';
+  const dir = descending ? 'DESC' : 'ASC';
+  if (!path) return `${alias}.created ${dir}, ${alias}.id ${dir}`;
+  const info = COLUMNS[resource][path];
+  if (!info) throw new Error(`cannot sort ${resource} by ${path}`);
+  const x = ['userName', 'displayName'].includes(path) ? info.lc : info.expr;
+  return `${x} IS NULL, ${x} ${dir}, ${alias}.id ${dir}`;
+}

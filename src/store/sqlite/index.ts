@@ -1,0 +1,399 @@
+// SQLite store (better-sqlite3). Every statement is scoped by tenant. Each write runs in one synchronous
+// transaction together with its outbox events: better-sqlite3 transactions cannot span an await.
+import { randomUUID } from 'node:crypto';
+import { mkdirSync } from 'node:fs';
+import path from 'node:path';
+import Database from 'better-sqlite3';
+import type { DatabaseConfig } from '../../config';
+import { StoreError } from '../errors';
+import { chunk, MEMBER_IDS_PER_EVENT, type ChangeEvent } from '../events';
+import type {
+  GroupChange, GroupInput, GroupRecord, GroupWriteResult, Json, ListQuery, ListResult, MemberRecord, Store,
+  UserInput, UserRecord, WriteOptions,
+} from '../types';
+import { filterToSql, orderBy } from './filter-sql';
+import { migrateSqlite } from './migrate';
+
+interface UserRow {
+  id: string; user_name: string; external_id: string | null; display_name: string | null; active: number;
+  resource: string; version: number; created: string; modified: string;
+}
+interface GroupRow {
+  id: string; display_name: string; external_id: string | null; resource: string; version: number;
+  created: string; modified: string;
+}
+
+function toUser(r: UserRow): UserRecord {
+  return {
+    id: r.id, userName: r.user_name, externalId: r.external_id ?? undefined, displayName: r.display_name ?? undefined,
+    active: r.active === 1, resource: JSON.parse(r.resource) as Json, version: r.version, created: r.created,
+    modified: r.modified,
+  };
+}
+
+function toGroup(r: GroupRow): GroupRecord {
+  return {
+    id: r.id, displayName: r.display_name, externalId: r.external_id ?? undefined,
+    resource: JSON.parse(r.resource) as Json, version: r.version, created: r.created, modified: r.modified,
+  };
+}
+
+function isUniqueViolation(e: unknown): boolean {
+  return e instanceof Error && (e as { code?: string }).code === 'SQLITE_CONSTRAINT_UNIQUE';
+}
+
+/** Timestamps strictly increase within the process, so meta.lastModified orders writes. */
+let lastStamp = 0;
+function now(): string {
+  const t = Math.max(Date.now(), lastStamp + 1);
+  lastStamp = t;
+  return new Date(t).toISOString();
+}
+
+export class SqliteStore implements Store {
+  readonly kind = 'sqlite' as const;
+  readonly db: Database.Database;
+
+  constructor(readonly config: DatabaseConfig) {
+    if (config.file !== ':memory:') mkdirSync(path.dirname(config.file), { recursive: true });
+    this.db = new Database(config.file);
+    this.db.pragma('journal_mode = WAL');
+    this.db.pragma(`synchronous = ${config.synchronous}`);
+    this.db.pragma('foreign_keys = ON');
+    this.db.pragma('busy_timeout = 5000');
+  }
+
+  private prepared?: ReturnType<SqliteStore['prepare']>;
+  private get s() {
+    return (this.prepared ??= this.prepare());
+  }
+
+  private prepare() {
+    const db = this.db;
+    return {
+      userById: db.prepare<[string, string], UserRow>('SELECT * FROM users WHERE tenant = ? AND id = ?'),
+      userExists: db.prepare<[string, string], { one: number }>('SELECT 1 AS one FROM users WHERE tenant = ? AND id = ?'),
+      insertUser: db.prepare(`INSERT INTO users (tenant, id, user_name, user_name_lc, external_id, display_name,
+        display_name_lc, active, resource, version, created, modified)
+        VALUES (@tenant, @id, @userName, @userNameLc, @externalId, @displayName, @displayNameLc, @active, @resource, 1,
+        @now, @now)`),
+      updateUser: db.prepare(`UPDATE users SET user_name = @userName, user_name_lc = @userNameLc,
+        external_id = @externalId, display_name = @displayName, display_name_lc = @displayNameLc, active = @active,
+        resource = @resource, version = version + 1, modified = @now WHERE tenant = @tenant AND id = @id`),
+      deleteUser: db.prepare<[string, string]>('DELETE FROM users WHERE tenant = ? AND id = ?'),
+      deleteEmails: db.prepare<[string, string]>('DELETE FROM user_emails WHERE tenant = ? AND user_id = ?'),
+      insertEmail: db.prepare(`INSERT OR IGNORE INTO user_emails (tenant, user_id, value_lc, value, type, is_primary)
+        VALUES (?, ?, ?, ?, ?, ?)`),
+      groupsOfUser: db.prepare<[string, string], { group_id: string }>(
+        'SELECT group_id FROM group_members WHERE tenant = ? AND member_id = ?'),
+
+      groupById: db.prepare<[string, string], GroupRow>('SELECT * FROM groups WHERE tenant = ? AND id = ?'),
+      insertGroup: db.prepare(`INSERT INTO groups (tenant, id, display_name, display_name_lc, external_id, resource,
+        version, created, modified) VALUES (@tenant, @id, @displayName, @displayNameLc, @externalId, @resource, 1,
+        @now, @now)`),
+      updateGroup: db.prepare(`UPDATE groups SET display_name = @displayName, display_name_lc = @displayNameLc,
+        external_id = @externalId, resource = @resource, version = version + 1, modified = @now
+        WHERE tenant = @tenant AND id = @id`),
+      touchGroup: db.prepare<[string, string, string]>(
+        'UPDATE groups SET version = version + 1, modified = ? WHERE tenant = ? AND id = ?'),
+      deleteGroup: db.prepare<[string, string]>('DELETE FROM groups WHERE tenant = ? AND id = ?'),
+      addMember: db.prepare<[string, string, string, string]>(
+        'INSERT OR IGNORE INTO group_members (tenant, group_id, member_id, added) VALUES (?, ?, ?, ?)'),
+      removeMember: db.prepare<[string, string, string]>(
+        'DELETE FROM group_members WHERE tenant = ? AND group_id = ? AND member_id = ?'),
+      removeAllMembers: db.prepare<[string, string], { member_id: string }>(
+        'DELETE FROM group_members WHERE tenant = ? AND group_id = ? RETURNING member_id'),
+      removeMembersNotIn: db.prepare<[string, string, string], { member_id: string }>(
+        `DELETE FROM group_members WHERE tenant = ? AND group_id = ?
+         AND member_id NOT IN (SELECT value FROM json_each(?)) RETURNING member_id`),
+      membersPage: db.prepare<[string, string, string, number], { value: string; display: string | null }>(
+        `SELECT m.member_id AS value, COALESCE(u.display_name, u.user_name) AS display
+         FROM group_members m JOIN users u ON u.tenant = m.tenant AND u.id = m.member_id
+         WHERE m.tenant = ? AND m.group_id = ? AND m.member_id > ? ORDER BY m.member_id LIMIT ?`),
+
+      insertEvent: db.prepare<[string, string, string, string, string]>(
+        'INSERT INTO outbox (tenant, aggregate, type, payload, created) VALUES (?, ?, ?, ?, ?)'),
+      revoke: db.prepare<[string, string | null, string]>(
+        'INSERT OR REPLACE INTO revoked_tokens (jti, until, revoked) VALUES (?, ?, ?)'),
+      isRevoked: db.prepare<[string], { one: number }>('SELECT 1 AS one FROM revoked_tokens WHERE jti = ?'),
+    };
+  }
+
+  async migrate(): Promise<string[]> {
+    const done = migrateSqlite(this.db);
+    this.prepared = undefined;
+    return done;
+  }
+
+  async ping(): Promise<void> {
+    this.db.prepare('SELECT 1').get();
+  }
+
+  async close(): Promise<void> {
+    if (this.db.open) this.db.close();
+  }
+
+  // ---- events ---------------------------------------------------------------------------------------------
+
+  private emit(tenant: string, events: ChangeEvent[], stamp: string): void {
+    for (const e of events) this.s.insertEvent.run(tenant, e.aggregate, e.type, JSON.stringify(e.payload), stamp);
+  }
+
+  private checkVersion(current: number, opts?: WriteOptions): void {
+    if (opts?.ifVersion !== undefined && opts.ifVersion !== current) {
+      throw new StoreError('version_mismatch', `resource is at version ${current}, not ${opts.ifVersion}`);
+    }
+  }
+
+  // ---- users ----------------------------------------------------------------------------------------------
+
+  private userParams(tenant: string, id: string, input: UserInput, stamp: string) {
+    return {
+      tenant, id, userName: input.userName, userNameLc: input.userName.toLowerCase(),
+      externalId: input.externalId ?? null, displayName: input.displayName ?? null,
+      displayNameLc: input.displayName?.toLowerCase() ?? null, active: input.active ? 1 : 0,
+      resource: JSON.stringify(input.resource), now: stamp,
+    };
+  }
+
+  private writeEmails(tenant: string, id: string, input: UserInput): void {
+    this.s.deleteEmails.run(tenant, id);
+    for (const e of input.emails) {
+      if (typeof e.value !== 'string' || e.value === '') continue;
+      this.s.insertEmail.run(tenant, id, e.value.toLowerCase(), e.value, e.type ?? null, e.primary ? 1 : 0);
+    }
+  }
+
+  private userSummary(id: string, input: UserInput) {
+    return {
+      id, userName: input.userName, externalId: input.externalId, displayName: input.displayName,
+      active: input.active, emails: input.emails.map((e) => ({ value: e.value, type: e.type, primary: !!e.primary })),
+    };
+  }
+
+  async createUser(tenant: string, input: UserInput): Promise<UserRecord> {
+    const id = randomUUID();
+    const stamp = now();
+    try {
+      this.db.transaction(() => {
+        this.s.insertUser.run(this.userParams(tenant, id, input, stamp));
+        this.writeEmails(tenant, id, input);
+        this.emit(tenant, [{ type: 'user.created', aggregate: `user:${id}`, payload: { user: this.userSummary(id, input) } }], stamp);
+      })();
+    } catch (e) {
+      if (isUniqueViolation(e)) throw new StoreError('uniqueness', `userName "${input.userName}" is already taken`);
+      throw e;
+    }
+    return toUser(this.s.userById.get(tenant, id)!);
+  }
+
+  async getUser(tenant: string, id: string): Promise<UserRecord | undefined> {
+    const r = this.s.userById.get(tenant, id);
+    return r ? toUser(r) : undefined;
+  }
+
+  async replaceUser(tenant: string, id: string, input: UserInput, opts?: WriteOptions): Promise<UserRecord> {
+    const stamp = now();
+    try {
+      return this.db.transaction(() => {
+        const before = this.s.userById.get(tenant, id);
+        if (!before) throw new StoreError('not_found', `User ${id} not found`);
+        this.checkVersion(before.version, opts);
+        this.s.updateUser.run(this.userParams(tenant, id, input, stamp));
+        this.writeEmails(tenant, id, input);
+        const events: ChangeEvent[] = [
+          { type: 'user.updated', aggregate: `user:${id}`, payload: { user: this.userSummary(id, input) } },
+        ];
+        if (before.active === 1 && !input.active) {
+          events.push({ type: 'user.deactivated', aggregate: `user:${id}`, payload: { user: this.userSummary(id, input) } });
+        }
+        this.emit(tenant, events, stamp);
+        return toUser(this.s.userById.get(tenant, id)!);
+      })();
+    } catch (e) {
+      if (isUniqueViolation(e)) throw new StoreError('uniqueness', `userName "${input.userName}" is already taken`);
+      throw e;
+    }
+  }
+
+  async deleteUser(tenant: string, id: string, opts?: WriteOptions): Promise<void> {
+    const stamp = now();
+    this.db.transaction(() => {
+      const before = this.s.userById.get(tenant, id);
+      if (!before) throw new StoreError('not_found', `User ${id} not found`);
+      this.checkVersion(before.version, opts);
+      // Memberships go with the user (ON DELETE CASCADE); each group it left gets an event and a new version.
+      const groups = this.s.groupsOfUser.all(tenant, id).map((r) => r.group_id);
+      const events: ChangeEvent[] = groups.map((g) => ({
+        type: 'group.members_removed', aggregate: `group:${g}`, payload: { groupId: g, userIds: [id] },
+      }));
+      for (const g of groups) this.s.touchGroup.run(stamp, tenant, g);
+      this.s.deleteUser.run(tenant, id);
+      events.push({ type: 'user.deleted', aggregate: `user:${id}`, payload: { id, userName: before.user_name, externalId: before.external_id ?? undefined } });
+      this.emit(tenant, events, stamp);
+    })();
+  }
+
+  async listUsers(tenant: string, q: ListQuery): Promise<ListResult<UserRecord>> {
+    return this.list<UserRow, UserRecord>('users', 'u', tenant, q, toUser);
+  }
+
+  private list<R, T>(table: 'users' | 'groups', alias: string, tenant: string, q: ListQuery, map: (r: R) => T): ListResult<T> {
+    const where = q.filter ? filterToSql(table, q.filter) : { sql: '1', params: [] };
+    const base = `FROM ${table} ${alias} WHERE ${alias}.tenant = ? AND ${where.sql}`;
+    const params = [tenant, ...where.params];
+    const total = (this.db.prepare(`SELECT count(*) AS n ${base}`).get(...params) as { n: number }).n;
+    if (q.count <= 0 || q.startIndex > total) return { total, rows: [] };
+    const order = orderBy(table, q.sortBy, q.sortOrder === 'descending');
+    const rows = this.db.prepare(`SELECT ${alias}.* ${base} ORDER BY ${order} LIMIT ? OFFSET ?`)
+      .all(...params, q.count, q.startIndex - 1) as R[];
+    return { total, rows: rows.map(map) };
+  }
+
+  // ---- groups ---------------------------------------------------------------------------------------------
+
+  private groupParams(tenant: string, id: string, input: GroupInput, stamp: string) {
+    return {
+      tenant, id, displayName: input.displayName, displayNameLc: input.displayName.toLowerCase(),
+      externalId: input.externalId ?? null, resource: JSON.stringify(input.resource), now: stamp,
+    };
+  }
+
+  /** Member values that name no user of the tenant; cost follows the number of values. */
+  private missingUsers(tenant: string, ids: string[]): string[] {
+    const missing: string[] = [];
+    for (const id of new Set(ids)) if (!this.s.userExists.get(tenant, id)) missing.push(id);
+    return missing;
+  }
+
+  private requireUsers(tenant: string, ids: string[]): void {
+    const missing = this.missingUsers(tenant, ids);
+    if (missing.length) {
+      throw new StoreError('invalid_members', `members name no user of this tenant: ${missing.slice(0, 20).join(', ')}${missing.length > 20 ? ', …' : ''}`, missing);
+    }
+  }
+
+  private addMembers(tenant: string, groupId: string, ids: string[], stamp: string): string[] {
+    const added: string[] = [];
+    for (const id of ids) if (this.s.addMember.run(tenant, groupId, id, stamp).changes === 1) added.push(id);
+    return added;
+  }
+
+  private memberEvents(groupId: string, added: string[], removed: string[]): ChangeEvent[] {
+    const ev: ChangeEvent[] = [];
+    for (const ids of chunk(removed, MEMBER_IDS_PER_EVENT)) {
+      ev.push({ type: 'group.members_removed', aggregate: `group:${groupId}`, payload: { groupId, userIds: ids } });
+    }
+    for (const ids of chunk(added, MEMBER_IDS_PER_EVENT)) {
+      ev.push({ type: 'group.members_added', aggregate: `group:${groupId}`, payload: { groupId, userIds: ids } });
+    }
+    return ev;
+  }
+
+  private groupSummary(id: string, input: GroupInput) {
+    return { id, displayName: input.displayName, externalId: input.externalId, description: input.resource.description };
+  }
+
+  async createGroup(tenant: string, input: GroupInput, memberIds: string[]): Promise<GroupWriteResult> {
+    const id = randomUUID();
+    const stamp = now();
+    const added = this.db.transaction(() => {
+      this.requireUsers(tenant, memberIds);
+      this.s.insertGroup.run(this.groupParams(tenant, id, input, stamp));
+      const added = this.addMembers(tenant, id, memberIds, stamp);
+      this.emit(tenant, [
+        { type: 'group.created', aggregate: `group:${id}`, payload: { group: this.groupSummary(id, input) } },
+        ...this.memberEvents(id, added, []),
+      ], stamp);
+      return added;
+    })();
+    return { group: toGroup(this.s.groupById.get(tenant, id)!), added, removed: [] };
+  }
+
+  async getGroup(tenant: string, id: string): Promise<GroupRecord | undefined> {
+    const r = this.s.groupById.get(tenant, id);
+    return r ? toGroup(r) : undefined;
+  }
+
+  async listMembers(tenant: string, groupId: string, page: { after?: string; limit?: number } = {}): Promise<MemberRecord[]> {
+    const rows = this.s.membersPage.all(tenant, groupId, page.after ?? '', page.limit ?? 1_000_000);
+    return rows.map((r) => (r.display === null ? { value: r.value } : { value: r.value, display: r.display }));
+  }
+
+  async changeGroup(tenant: string, id: string, change: GroupChange, opts?: WriteOptions): Promise<GroupWriteResult> {
+    const stamp = now();
+    const result = this.db.transaction(() => {
+      const before = this.s.groupById.get(tenant, id);
+      if (!before) throw new StoreError('not_found', `Group ${id} not found`);
+      this.checkVersion(before.version, opts);
+      const events: ChangeEvent[] = [];
+      if (change.attributes) {
+        this.s.updateGroup.run(this.groupParams(tenant, id, change.attributes, stamp));
+        const prev = toGroup(before);
+        const changed: string[] = (['displayName', 'externalId'] as const).filter((k) => prev[k] !== change.attributes![k]);
+        if (JSON.stringify(prev.resource.description) !== JSON.stringify(change.attributes.resource.description)) changed.push('description');
+        if (changed.length) {
+          events.push({
+            type: 'group.updated', aggregate: `group:${id}`,
+            payload: { group: this.groupSummary(id, change.attributes), changed, previous: { displayName: prev.displayName } },
+          });
+        }
+      } else {
+        this.s.touchGroup.run(stamp, tenant, id);
+      }
+      // Net effect per member over the whole request, so "remove x, add x" is a no-op for egress.
+      const added = new Set<string>();
+      const removed = new Set<string>();
+      const noteAdded = (ids: string[]) => ids.forEach((m) => (removed.delete(m) || added.add(m)));
+      const noteRemoved = (ids: string[]) => ids.forEach((m) => (added.delete(m) || removed.add(m)));
+      for (const op of change.members) {
+        if (op.op === 'add') {
+          this.requireUsers(tenant, op.ids);
+          noteAdded(this.addMembers(tenant, id, op.ids, stamp));
+        } else if (op.op === 'remove') {
+          const gone: string[] = [];
+          for (const m of new Set(op.ids)) if (this.s.removeMember.run(tenant, id, m).changes === 1) gone.push(m);
+          noteRemoved(gone);
+        } else if (op.op === 'removeAll') {
+          noteRemoved(this.s.removeAllMembers.all(tenant, id).map((r) => r.member_id));
+        } else {
+          this.requireUsers(tenant, op.ids);
+          noteRemoved(this.s.removeMembersNotIn.all(tenant, id, JSON.stringify(op.ids)).map((r) => r.member_id));
+          noteAdded(this.addMembers(tenant, id, op.ids, stamp));
+        }
+      }
+      events.push(...this.memberEvents(id, [...added], [...removed]));
+      this.emit(tenant, events, stamp);
+      return { added: [...added], removed: [...removed] };
+    })();
+    return { group: toGroup(this.s.groupById.get(tenant, id)!), ...result };
+  }
+
+  async deleteGroup(tenant: string, id: string, opts?: WriteOptions): Promise<void> {
+    const stamp = now();
+    this.db.transaction(() => {
+      const before = this.s.groupById.get(tenant, id);
+      if (!before) throw new StoreError('not_found', `Group ${id} not found`);
+      this.checkVersion(before.version, opts);
+      this.s.deleteGroup.run(tenant, id);
+      this.emit(tenant, [{
+        type: 'group.deleted', aggregate: `group:${id}`,
+        payload: { id, displayName: before.display_name, externalId: before.external_id ?? undefined },
+      }], stamp);
+    })();
+  }
+
+  async listGroups(tenant: string, q: ListQuery): Promise<ListResult<GroupRecord>> {
+    return this.list<GroupRow, GroupRecord>('groups', 'g', tenant, q, toGroup);
+  }
+
+  // ---- tokens ---------------------------------------------------------------------------------------------
+
+  async revokeToken(jti: string, until?: Date): Promise<void> {
+    this.s.revoke.run(jti, until ? until.toISOString() : null, now());
+  }
+
+  async isRevoked(jti: string): Promise<boolean> {
+    return !!this.s.isRevoked.get(jti);
+  }
+}

@@ -1,0 +1,43 @@
+// Applies migrations/sqlite/NNN_name.sql in order, each in its own transaction, recorded in schema_migrations.
+import { readdirSync, readFileSync } from 'node:fs';
+import path from 'node:path';
+import type Database from 'better-sqlite3';
+import { projectRoot } from '../../paths';
+
+export function migrationFiles(kind: 'sqlite' | 'postgres'): { version: string; file: string }[] {
+  const dir = path.join(projectRoot(), 'migrations', kind);
+  return readdirSync(dir)
+    .filter((f) => /^\d{3}_[a-z0-9_]+\.sql$/.test(f))
+    .sort()
+    .map((f) => ({ version: f.replace(/\.sql$/, ''), file: path.join(dir, f) }));
+}
+
+export function migrateSqlite(db: Database.Database): string[] {
+  db.exec(`CREATE TABLE IF NOT EXISTS schema_migrations (version TEXT PRIMARY KEY, applied_at TEXT NOT NULL)`);
+  const applied = new Set(
+    (db.prepare('SELECT version FROM schema_migrations').all() as { version: string }[]).map((r) => r.version),
+  );
+  const done: string[] = [];
+  for (const m of migrationFiles('sqlite')) {
+    if (applied.has(m.version)) continue;
+    const sql = readFileSync(m.file, 'utf8');
+    // IMMEDIATE takes the write lock first, so two processes starting together apply each file once.
+    const apply = db.transaction(() => {
+      const again = db.prepare('SELECT 1 FROM schema_migrations WHERE version = ?').get(m.version);
+      if (again) return false;
+      db.exec(sql);
+      db.prepare('INSERT INTO schema_migrations (version, applied_at) VALUES (?, ?)').run(m.version, new Date().toISOString());
+      return true;
+    });
+    if (apply.immediate()) done.push(m.version);
+  }
+  return done;
+}
+
+export function pendingMigrations(db: Database.Database): string[] {
+  const has = db.prepare(`SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'schema_migrations'`).get();
+  const applied = has
+    ? new Set((db.prepare('SELECT version FROM schema_migrations').all() as { version: string }[]).map((r) => r.version))
+    : new Set<string>();
+  return migrationFiles('sqlite').map((m) => m.version).filter((v) => !applied.has(v));
+}

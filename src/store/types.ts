@@ -1,0 +1,116 @@
+// The one store interface. SQLite implements it now; PostgreSQL later. All SQL lives behind it.
+import type { Filter } from './filter';
+
+export type Json = Record<string, unknown>;
+
+export interface UserRecord {
+  id: string;
+  userName: string;
+  externalId?: string;
+  displayName?: string;
+  active: boolean;
+  /** The SCIM resource without id, meta and schemas (password is never stored). */
+  resource: Json;
+  version: number;
+  created: string;
+  modified: string;
+}
+
+export interface GroupRecord {
+  id: string;
+  displayName: string;
+  externalId?: string;
+  /** The SCIM resource without id, meta, schemas and members. */
+  resource: Json;
+  version: number;
+  created: string;
+  modified: string;
+}
+
+export interface MemberRecord {
+  value: string;
+  display?: string;
+}
+
+/** What the SCIM layer wants written for a user; indexes are derived by the store. */
+export interface UserInput {
+  userName: string;
+  externalId?: string;
+  displayName?: string;
+  active: boolean;
+  emails: { value: string; type?: string; primary?: boolean }[];
+  resource: Json;
+}
+
+export interface GroupInput {
+  displayName: string;
+  externalId?: string;
+  resource: Json;
+}
+
+/** A membership change, applied as a set operation in SQL. */
+export type MemberOp =
+  | { op: 'add'; ids: string[] }
+  | { op: 'remove'; ids: string[] }
+  | { op: 'removeAll' }
+  | { op: 'replace'; ids: string[] };
+
+export interface GroupChange {
+  /** New attributes (everything but members), or undefined to leave them. */
+  attributes?: GroupInput;
+  members: MemberOp[];
+}
+
+export interface WriteOptions {
+  /** Reject with version_mismatch unless the stored version equals this. */
+  ifVersion?: number;
+}
+
+export interface ListQuery {
+  filter?: Filter;
+  /** 1-based. */
+  startIndex: number;
+  count: number;
+  sortBy?: string;
+  sortOrder?: 'ascending' | 'descending';
+}
+
+export interface ListResult<T> {
+  total: number;
+  rows: T[];
+}
+
+export interface GroupWriteResult {
+  group: GroupRecord;
+  added: string[];
+  removed: string[];
+}
+
+/** Identifies the write for audit and events; the store records it with the change. */
+export interface Actor {
+  tenant: string;
+}
+
+export interface Store {
+  readonly kind: 'sqlite';
+  migrate(): Promise<string[]>;
+  ping(): Promise<void>;
+  close(): Promise<void>;
+
+  createUser(tenant: string, input: UserInput): Promise<UserRecord>;
+  getUser(tenant: string, id: string): Promise<UserRecord | undefined>;
+  replaceUser(tenant: string, id: string, input: UserInput, opts?: WriteOptions): Promise<UserRecord>;
+  deleteUser(tenant: string, id: string, opts?: WriteOptions): Promise<void>;
+  listUsers(tenant: string, query: ListQuery): Promise<ListResult<UserRecord>>;
+
+  createGroup(tenant: string, input: GroupInput, memberIds: string[]): Promise<GroupWriteResult>;
+  getGroup(tenant: string, id: string): Promise<GroupRecord | undefined>;
+  /** Members in a stable order, a page at a time (after = last value of the previous page). */
+  listMembers(tenant: string, groupId: string, page?: { after?: string; limit?: number }): Promise<MemberRecord[]>;
+  changeGroup(tenant: string, id: string, change: GroupChange, opts?: WriteOptions): Promise<GroupWriteResult>;
+  deleteGroup(tenant: string, id: string, opts?: WriteOptions): Promise<void>;
+  listGroups(tenant: string, query: ListQuery): Promise<ListResult<GroupRecord>>;
+
+  revokeToken(jti: string, until?: Date): Promise<void>;
+  isRevoked(jti: string): Promise<boolean>;
+}
