@@ -1,0 +1,113 @@
+// A real gateway for tests: its own SQLite file in a temp dir, a listening HTTP server on 127.0.0.1, and
+// tokens minted with the same secret it verifies with.
+import { mkdtempSync, rmSync } from 'node:fs';
+import type { AddressInfo, Server } from 'node:net';
+import os from 'node:os';
+import path from 'node:path';
+import { mintToken } from '../../src/auth/mint';
+import { createVerifier } from '../../src/auth/verify';
+import type { JwtConfig } from '../../src/config';
+import { createLogger } from '../../src/log';
+import { buildApp } from '../../src/server';
+import { SqliteStore } from '../../src/store/sqlite';
+
+export const TEST_SECRET = 'test-secret-test-secret-test-secret-0123456789';
+
+export interface TestGateway {
+  url: string;
+  /** Base URLs of the two mounts. */
+  api: string;
+  sso: string;
+  dir: string;
+  dbFile: string;
+  store: SqliteStore;
+  jwt: JwtConfig;
+  token(tenant?: string, scope?: string): Promise<string>;
+  /** Stops the server and closes the store; keeps the directory (see restart). */
+  stop(): Promise<void>;
+  /** Stops, then starts a new server on the same database file. */
+  restart(): Promise<TestGateway>;
+  /** Stops and deletes the directory. */
+  close(): Promise<void>;
+}
+
+export interface GatewayOptions {
+  dir?: string;
+  maxBodyBytes?: number;
+  maxResults?: number;
+  jwt?: Partial<JwtConfig>;
+}
+
+export async function startGateway(opts: GatewayOptions = {}): Promise<TestGateway> {
+  const dir = opts.dir ?? mkdtempSync(path.join(os.tmpdir(), 'scimbridge-test-'));
+  const dbFile = path.join(dir, 'scimbridge.db');
+  const store = new SqliteStore({ kind: 'sqlite', file: dbFile, synchronous: 'NORMAL' });
+  await store.migrate();
+  const jwt: JwtConfig = {
+    source: { kind: 'secret', secret: TEST_SECRET, origin: 'env' }, clockToleranceSec: 60, ...opts.jwt,
+  };
+  const log = createLogger(process.env.TEST_LOG_LEVEL ?? 'silent');
+  const app = buildApp({
+    store, verifier: createVerifier(jwt, (jti) => store.isRevoked(jti)), log,
+    maxBodyBytes: opts.maxBodyBytes ?? 1024 * 1024, maxResults: opts.maxResults ?? 1000,
+  });
+  const server: Server = await new Promise((resolve) => {
+    const s = app.listen(0, '127.0.0.1', () => resolve(s));
+  });
+  const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+  const stop = async () => {
+    server.closeAllConnections?.();
+    await new Promise<void>((resolve) => server.close(() => resolve()));
+    await store.close();
+  };
+  const gw: TestGateway = {
+    url, api: `${url}/api/scim/v2`, sso: `${url}/sso/scim/v2`, dir, dbFile, store, jwt,
+    token: async (tenant = 'default', scope?: string) => (await mintToken(jwt, { tenant, scope, ttlSeconds: 3600 })).token,
+    stop,
+    restart: async () => {
+      await stop();
+      return startGateway({ ...opts, dir });
+    },
+    close: async () => {
+      await stop();
+      rmSync(dir, { recursive: true, force: true });
+    },
+  };
+  return gw;
+}
+
+/** fetch with a bearer token and SCIM JSON; returns status, headers and parsed body. */
+export async function scim(
+  method: string, url: string, token: string | undefined, body?: unknown, headers: Record<string, string> = {},
+): Promise<{ status: number; headers: Headers; body: any; text: string }> {
+  const res = await fetch(url, {
+    method,
+    headers: {
+      ...(token ? { authorization: `Bearer ${token}` } : {}),
+      ...(body !== undefined ? { 'content-type': 'application/scim+json' } : {}),
+      ...headers,
+    },
+    body: body === undefined ? undefined : typeof body === 'string' ? body : JSON.stringify(body),
+  });
+  const text = await res.text();
+  let parsed: any;
+  try {
+    parsed = text ? JSON.parse(text) : undefined;
+  } catch {
+    parsed = undefined;
+  }
+  return { status: res.status, headers: res.headers, body: parsed, text };
+}
+
+export const USER_SCHEMA = 'urn:ietf:params:scim:schemas:core:2.0:User';
+export const GROUP_SCHEMA = 'urn:ietf:params:scim:schemas:core:2.0:Group';
+export const PATCH_SCHEMA = 'urn:ietf:params:scim:api:messages:2.0:PatchOp';
+export const ERROR_SCHEMA = 'urn:ietf:params:scim:api:messages:2.0:Error';
+
+export function user(userName: string, extra: Record<string, unknown> = {}) {
+  return { schemas: [USER_SCHEMA], userName, active: true, ...extra };
+}
+
+export function group(displayName: string, members: string[] = [], extra: Record<string, unknown> = {}) {
+  return { schemas: [GROUP_SCHEMA], displayName, members: members.map((value) => ({ value })), ...extra };
+}
