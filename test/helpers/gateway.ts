@@ -1,7 +1,8 @@
 // A real gateway for tests: its own SQLite file in a temp dir, a listening HTTP server on 127.0.0.1, and
 // tokens minted with the same secret it verifies with.
 import { mkdtempSync, rmSync } from 'node:fs';
-import type { AddressInfo, Server } from 'node:net';
+import type { Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { mintToken } from '../../src/auth/mint';

@@ -1,0 +1,273 @@
+#!/usr/bin/env node
+// scimbridge benchmark. Runs the built gateway (dist/) as a child process with JWT verification on, seeds a
+// database through the store, and measures over real HTTP on loopback. Every goal is a ratio against a baseline
+// measured in the same run, or an absolute figure printed beside its goal. Writes bench/results/latest.{md,json}.
+//   npm run bench                 # full run (about 2-4 minutes)
+//   BENCH_QUICK=1 npm run bench   # smaller sizes, for a smoke check
+'use strict';
+const { spawn } = require('node:child_process');
+const { mkdtempSync, mkdirSync, readFileSync, rmSync, writeFileSync } = require('node:fs');
+const net = require('node:net');
+const os = require('node:os');
+const path = require('node:path');
+const autocannon = require('autocannon');
+
+const ROOT = path.resolve(__dirname, '..');
+const DIST = path.join(ROOT, 'dist', 'src');
+const QUICK = process.env.BENCH_QUICK === '1';
+const BIG = QUICK ? 10_000 : 100_000;
+const SMALL = 10;
+const LAT_ITER = QUICK ? 100 : 400;
+const BULK_ADD = 10_000;
+const CANNON_SECONDS = QUICK ? 3 : 10;
+const CONNECTIONS = 16;
+const SECRET = 'bench-secret-bench-secret-bench-secret-0123456789';
+const PATCH = 'urn:ietf:params:scim:api:messages:2.0:PatchOp';
+
+const { SqliteStore } = require(path.join(DIST, 'store/sqlite'));
+const { mintToken } = require(path.join(DIST, 'auth/mint'));
+
+function freePort() {
+  return new Promise((resolve) => {
+    const s = net.createServer().listen(0, '127.0.0.1', () => {
+      const { port } = s.address();
+      s.close(() => resolve(port));
+    });
+  });
+}
+
+async function waitHealthy(url) {
+  for (let i = 0; i < 200; i++) {
+    try {
+      if ((await fetch(`${url}/healthz`)).ok) return;
+    } catch { /* not yet */ }
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  throw new Error(`${url} did not become healthy`);
+}
+
+async function startGateway(dbFile, synchronous) {
+  const port = await freePort();
+  const child = spawn(process.execPath, [path.join(DIST, 'main.js')], {
+    env: { ...process.env, PORT: String(port), HOST: '127.0.0.1', DATABASE_URL: `sqlite:${dbFile}`, JWT_SECRET: SECRET,
+      SQLITE_SYNCHRONOUS: synchronous, LOG_LEVEL: 'error', MAX_RESULTS: '1000' },
+    stdio: ['ignore', 'ignore', 'inherit'],
+  });
+  const url = `http://127.0.0.1:${port}`;
+  await waitHealthy(url);
+  return { url, child, stop: () => new Promise((r) => { child.once('exit', r); child.kill('SIGTERM'); }) };
+}
+
+async function startEcho() {
+  const port = await freePort();
+  const child = spawn(process.execPath, [path.join(__dirname, 'echo-server.js')], {
+    env: { ...process.env, PORT: String(port) }, stdio: ['ignore', 'ignore', 'inherit'],
+  });
+  const url = `http://127.0.0.1:${port}`;
+  await waitHealthy(url);
+  return { url, child, stop: () => new Promise((r) => { child.once('exit', r); child.kill('SIGTERM'); }) };
+}
+
+/** Peak resident set of a process so far (kB), from /proc. */
+function peakRssKb(pid) {
+  const m = /VmHWM:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
+  return m ? Number(m[1]) : NaN;
+}
+function rssKb(pid) {
+  const m = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
+  return m ? Number(m[1]) : NaN;
+}
+
+function quantile(sorted, q) {
+  return sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))];
+}
+function stats(samples) {
+  const s = [...samples].sort((a, b) => a - b);
+  return { median: quantile(s, 0.5), p99: quantile(s, 0.99), n: s.length };
+}
+
+async function timed(fn) {
+  const t = process.hrtime.bigint();
+  const r = await fn();
+  return { ms: Number(process.hrtime.bigint() - t) / 1e6, r };
+}
+
+async function call(method, url, token, body) {
+  const res = await fetch(url, {
+    method,
+    headers: { authorization: `Bearer ${token}`, ...(body ? { 'content-type': 'application/scim+json' } : {}) },
+    body: body ? JSON.stringify(body) : undefined,
+  });
+  const text = await res.text();
+  if (res.status >= 300) throw new Error(`${method} ${url} → ${res.status} ${text.slice(0, 200)}`);
+  return text;
+}
+
+async function seed(dbFile) {
+  const store = new SqliteStore({ kind: 'sqlite', file: dbFile, synchronous: 'OFF' });
+  await store.migrate();
+  const ids = [];
+  const t = Date.now();
+  for (let i = 0; i < BIG + 100; i++) {
+    const u = await store.createUser('bench', {
+      userName: `user${i}@bench.example`, active: true, displayName: `User ${i}`,
+      emails: [{ value: `user${i}@bench.example`, primary: true }],
+      resource: { userName: `user${i}@bench.example`, displayName: `User ${i}`, active: true,
+        emails: [{ value: `user${i}@bench.example`, primary: true }] },
+    });
+    ids.push(u.id);
+  }
+  const big = (await store.createGroup('bench', { displayName: 'Big', resource: { displayName: 'Big' } }, ids.slice(0, BIG))).group.id;
+  const small = (await store.createGroup('bench', { displayName: 'Small', resource: { displayName: 'Small' } }, ids.slice(0, SMALL))).group.id;
+  const bulk = (await store.createGroup('bench', { displayName: 'Bulk', resource: { displayName: 'Bulk' } }, [])).group.id;
+  const hot = (await store.createGroup('bench', { displayName: 'Hot', resource: { displayName: 'Hot' } }, [])).group.id;
+  // Seeding writes outbox rows; the benchmark measures request paths, not a backlog.
+  store.db.exec('DELETE FROM outbox');
+  await store.close();
+  return { ids, big, small, bulk, hot, seedSeconds: (Date.now() - t) / 1000 };
+}
+
+/** Add then remove one member (a user outside the group), LAT_ITER times; latency of each request. */
+async function addRemoveLatency(base, token, groupId, spare) {
+  const samples = [];
+  for (let i = 0; i < LAT_ITER; i++) {
+    const member = spare[i % spare.length];
+    const add = await timed(() => call('PATCH', `${base}/Groups/${groupId}`, token,
+      { schemas: [PATCH], Operations: [{ op: 'add', path: 'members', value: [{ value: member }] }] }));
+    const remove = await timed(() => call('PATCH', `${base}/Groups/${groupId}`, token,
+      { schemas: [PATCH], Operations: [{ op: 'remove', path: `members[value eq "${member}"]` }] }));
+    if (i >= 10) samples.push(add.ms, remove.ms); // the first few warm the JIT and caches
+  }
+  return stats(samples);
+}
+
+async function cannon(url, token, bodies) {
+  let i = 0;
+  const result = await autocannon({
+    url, connections: CONNECTIONS, duration: CANNON_SECONDS, method: 'PATCH',
+    headers: { authorization: `Bearer ${token}`, 'content-type': 'application/scim+json' },
+    requests: [{ setupRequest: (req) => ({ ...req, body: bodies[i++ % bodies.length] }) }],
+  });
+  return { rps: result.requests.average, non2xx: result.non2xx, errors: result.errors, p99: result.latency.p99 };
+}
+
+function memberBodies(users) {
+  const bodies = [];
+  for (const u of users) {
+    bodies.push(JSON.stringify({ schemas: [PATCH], Operations: [{ op: 'add', path: 'members', value: [{ value: u }] }] }));
+    bodies.push(JSON.stringify({ schemas: [PATCH], Operations: [{ op: 'remove', path: `members[value eq "${u}"]` }] }));
+  }
+  return bodies;
+}
+
+async function runMode(dbFile, synchronous, data, echoRps) {
+  const gw = await startGateway(dbFile, synchronous);
+  const token = (await mintToken({ source: { kind: 'secret', secret: SECRET, origin: 'env' }, clockToleranceSec: 60 },
+    { tenant: 'bench', ttlSeconds: 3600 })).token;
+  const base = `${gw.url}/api/scim/v2`;
+  const spare = data.ids.slice(BIG, BIG + 100);
+  const out = { synchronous };
+
+  // 1. add+remove one member: 10 vs BIG members
+  const small = await addRemoveLatency(base, token, data.small, spare);
+  const big = await addRemoveLatency(base, token, data.big, spare);
+  out.memberLatency = { small, big, ratioMedian: big.median / small.median, ratioP99: big.p99 / small.p99 };
+
+  // 2. throughput vs the bare Express echo of the same bodies
+  const hot = await cannon(`${base}/Groups/${data.hot}`, token, memberBodies(data.ids.slice(0, 1000)));
+  out.throughput = { gateway: hot, echoRps, ratio: hot.rps / echoRps };
+
+  // 3. one PATCH adding 10,000 members
+  const bulkIds = data.ids.slice(0, BULK_ADD);
+  const bulk = await timed(() => call('PATCH', `${base}/Groups/${data.bulk}`, token,
+    { schemas: [PATCH], Operations: [{ op: 'add', path: 'members', value: bulkIds.map((value) => ({ value })) }] }));
+  out.bulkAdd = { members: BULK_ADD, ms: bulk.ms };
+
+  // 4. GET of the big group, and without members
+  const before = rssKb(gw.child.pid);
+  const getBig = await timed(() => call('GET', `${base}/Groups/${data.big}`, token));
+  const peak = peakRssKb(gw.child.pid);
+  const excluded = [];
+  for (let i = 0; i < 200; i++) excluded.push((await timed(() => call('GET', `${base}/Groups/${data.big}?excludedAttributes=members`, token))).ms);
+  out.getBig = {
+    members: BIG, ms: getBig.ms, bytes: getBig.r.length, rssBeforeMb: before / 1024, peakRssMb: peak / 1024,
+    excludedMembers: stats(excluded.slice(20)),
+  };
+
+  // 5. filter userName eq over BIG users
+  const filter = [];
+  for (let i = 0; i < 300; i++) {
+    const n = Math.floor(Math.random() * BIG);
+    filter.push((await timed(() => call('GET', `${base}/Users?filter=${encodeURIComponent(`userName eq "user${n}@bench.example"`)}`, token))).ms);
+  }
+  out.filterEq = { users: BIG + 100, ...stats(filter.slice(20)) };
+  await gw.stop();
+  return out;
+}
+
+function fmt(n, digits = 2) {
+  return Number.isFinite(n) ? n.toFixed(digits) : String(n);
+}
+
+function markdown(r) {
+  const rows = [];
+  const row = (what, normal, full, goal) => rows.push(`| ${what} | ${normal} | ${full} | ${goal} |`);
+  const [n, f] = r.modes;
+  row('add+remove 1 member, median ms (10 / ' + BIG + ' members)', `${fmt(n.memberLatency.small.median)} / ${fmt(n.memberLatency.big.median)}`, `${fmt(f.memberLatency.small.median)} / ${fmt(f.memberLatency.big.median)}`, '');
+  row('  ratio of medians (big / small)', fmt(n.memberLatency.ratioMedian), fmt(f.memberLatency.ratioMedian), '≤ 1.2');
+  row('  p99 ms (10 / ' + BIG + ')', `${fmt(n.memberLatency.small.p99)} / ${fmt(n.memberLatency.big.p99)}`, `${fmt(f.memberLatency.small.p99)} / ${fmt(f.memberLatency.big.p99)}`, '');
+  row('  ratio of p99s', fmt(n.memberLatency.ratioP99), fmt(f.memberLatency.ratioP99), '≤ 1.2');
+  row(`member-PATCH req/s (autocannon, ${CONNECTIONS} conns) vs bare Express echo ${fmt(r.echoRps, 0)} req/s`, fmt(n.throughput.gateway.rps, 0), fmt(f.throughput.gateway.rps, 0), '');
+  row('  ratio to echo', fmt(n.throughput.ratio), fmt(f.throughput.ratio), '≥ 0.5 (NORMAL)');
+  row('  non-2xx / errors', `${n.throughput.gateway.non2xx} / ${n.throughput.gateway.errors}`, `${f.throughput.gateway.non2xx} / ${f.throughput.gateway.errors}`, '0 / 0');
+  row(`one PATCH adding ${BULK_ADD} members, ms`, fmt(n.bulkAdd.ms, 1), fmt(f.bulkAdd.ms, 1), '≤ 60');
+  row(`GET group of ${BIG} members, ms (body MB)`, `${fmt(n.getBig.ms, 1)} (${fmt(n.getBig.bytes / 1e6, 1)})`, `${fmt(f.getBig.ms, 1)} (${fmt(f.getBig.bytes / 1e6, 1)})`, '');
+  row('  gateway RSS before → peak, MB', `${fmt(n.getBig.rssBeforeMb, 0)} → ${fmt(n.getBig.peakRssMb, 0)}`, `${fmt(f.getBig.rssBeforeMb, 0)} → ${fmt(f.getBig.peakRssMb, 0)}`, 'flat');
+  row('  same GET with excludedAttributes=members, median ms', fmt(n.getBig.excludedMembers.median), fmt(f.getBig.excludedMembers.median), '≤ 2');
+  row(`filter userName eq over ${n.filterEq.users} users, median ms (p99)`, `${fmt(n.filterEq.median)} (${fmt(n.filterEq.p99)})`, `${fmt(f.filterEq.median)} (${fmt(f.filterEq.p99)})`, '≤ 3');
+  return [
+    `Measured ${r.date} on ${r.machine}; Node ${process.version}; JWT (HS256) verified on every request; SQLite WAL.`,
+    `Command: \`${r.command}\`. Latencies are client-side over loopback HTTP, including JWT verification.`,
+    '',
+    '| measure | synchronous=NORMAL | synchronous=FULL | goal |',
+    '|---|---|---|---|',
+    ...rows,
+    '',
+  ].join('\n');
+}
+
+async function main() {
+  const dir = mkdtempSync(path.join(os.tmpdir(), 'scimbridge-bench-'));
+  const dbFile = path.join(dir, 'bench.db');
+  try {
+    process.stderr.write(`seeding ${BIG + 100} users and groups…\n`);
+    const data = await seed(dbFile);
+    process.stderr.write(`seeded in ${data.seedSeconds.toFixed(1)} s\n`);
+    const echo = await startEcho();
+    const echoResult = await cannon(`${echo.url}/echo`, 'x', memberBodies(data.ids.slice(0, 1000)));
+    await echo.stop();
+    const modes = [];
+    for (const mode of ['NORMAL', 'FULL']) {
+      process.stderr.write(`measuring synchronous=${mode}…\n`);
+      modes.push(await runMode(dbFile, mode, data, echoResult.rps));
+    }
+    const result = {
+      date: new Date().toISOString(), machine: `${os.cpus().length} × ${os.cpus()[0]?.model ?? 'cpu'}, ${Math.round(os.totalmem() / 2 ** 30)} GiB`,
+      command: QUICK ? 'BENCH_QUICK=1 npm run bench' : 'npm run bench', sizes: { BIG, SMALL, LAT_ITER, BULK_ADD, CANNON_SECONDS, CONNECTIONS },
+      echoRps: echoResult.rps, modes,
+    };
+    mkdirSync(path.join(__dirname, 'results'), { recursive: true });
+    const md = markdown(result);
+    const name = QUICK ? 'quick' : 'latest';
+    writeFileSync(path.join(__dirname, 'results', `${name}.json`), JSON.stringify(result, null, 2));
+    writeFileSync(path.join(__dirname, 'results', `${name}.md`), md);
+    process.stdout.write(md);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+main().catch((e) => {
+  process.stderr.write(`bench failed: ${e.stack ?? e}\n`);
+  process.exit(1);
+});

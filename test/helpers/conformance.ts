@@ -1,0 +1,115 @@
+// Runs the vendors' SCIM suites in ../shared/conformance with newman against a gateway child process.
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { ensureBuilt, mintWithCli, ROOT, run, startServer, type ServerProcess } from './process';
+
+/** shared/ sits beside this repository (…/main and …/shared). */
+export const SHARED = path.resolve(ROOT, '../shared');
+export const RUN_SUITES = path.join(SHARED, 'conformance/tools/run-suites.sh');
+export const NEWMAN = path.join(ROOT, 'node_modules/.bin/newman');
+
+export const MOUNTS = ['/api/scim/v2', '/sso/scim/v2'] as const;
+
+/** Throws a readable error when the suites or newman are not where the tests expect them. */
+export function checkPrerequisites(): void {
+  if (!existsSync(RUN_SUITES)) {
+    throw new Error(
+      `conformance suites not found: expected ${RUN_SUITES}. The scimbridge checkout must sit beside the shared/ folder ` +
+      '(…/main and …/shared) that holds conformance/{okta,microsoft,tools}.',
+    );
+  }
+  if (!existsSync(NEWMAN)) throw new Error(`newman not found at ${NEWMAN}; run npm install (newman@6 is a devDependency)`);
+}
+
+export interface Conformance {
+  server: ServerProcess;
+  /** Environment of the server, for the CLI too. */
+  env: Record<string, string>;
+  dir: string;
+  token(tenant: string): Promise<string>;
+  close(): Promise<void>;
+}
+
+/** Builds dist/ if needed and starts the gateway on a fresh SQLite file with a 32+ byte JWT_SECRET. */
+export async function startConformanceGateway(): Promise<Conformance> {
+  checkPrerequisites();
+  ensureBuilt();
+  const dir = mkdtempSync(path.join(os.tmpdir(), 'scimbridge-conformance-'));
+  const env = {
+    DATABASE_URL: `sqlite:${path.join(dir, 'db.sqlite')}`,
+    JWT_SECRET: 'conformance-secret-0123456789-abcdefghijklmnopqrstuvwxyz',
+    LOG_LEVEL: 'warn',
+  };
+  let server: ServerProcess;
+  try {
+    server = await startServer(env);
+  } catch (e) {
+    rmSync(dir, { recursive: true, force: true });
+    throw e;
+  }
+  return {
+    server, env, dir,
+    token: (tenant) => mintWithCli(env, tenant),
+    close: async () => {
+      await server.stop();
+      rmSync(dir, { recursive: true, force: true });
+    },
+  };
+}
+
+export interface NewmanFailure {
+  /** Request (item) name. */
+  request: string;
+  /** Assertion name; for a failure that is not an assertion (request or script error), the error name and message. */
+  assertion: string;
+  /** Folder the request sits in, when newman reports it. */
+  folder?: string;
+  message: string;
+}
+
+export interface SuiteResult {
+  total: number;
+  failed: number;
+  requests: number;
+  failures: NewmanFailure[];
+  /** newman's console output, for failure messages. */
+  output: string;
+  exitCode: number | null;
+}
+
+/**
+ * `run-suites.sh <suite>` against baseUrl with the token; parses the JSON report newman wrote. The script exits
+ * non-zero when any assertion fails, so the exit code alone is not an error here: the report is the result.
+ */
+export async function runSuite(suite: 'okta' | 'microsoft', baseUrl: string, token: string, outDir: string): Promise<SuiteResult> {
+  const r = await run('bash', [RUN_SUITES, suite], {
+    env: { ...process.env, BASE_URL: baseUrl, TOKEN: token, NEWMAN, OUT: outDir },
+    timeoutMs: 55_000,
+  });
+  const output = `${r.stdout}${r.stderr}`;
+  const reportFile = path.join(outDir, suite === 'okta' ? 'okta-spec.json' : 'microsoft.json');
+  if (!existsSync(reportFile)) {
+    throw new Error(`run-suites.sh ${suite} wrote no report ${reportFile} (exit ${r.code ?? r.signal}):\n${output}`);
+  }
+  const report = JSON.parse(readFileSync(reportFile, 'utf8'));
+  const failures: NewmanFailure[] = (report.run.failures ?? []).map((f: any) => ({
+    request: f.source?.name ?? '(unknown request)',
+    assertion: f.error?.test ?? `${f.error?.name ?? 'Error'}: ${f.error?.message ?? ''}`,
+    folder: f.parent?.name,
+    message: f.error?.message ?? '',
+  }));
+  return {
+    total: report.run.stats.assertions.total,
+    failed: report.run.stats.assertions.failed,
+    requests: report.run.stats.requests.total,
+    failures,
+    output,
+    exitCode: r.code,
+  };
+}
+
+/** "request / assertion", the identity of a failure. */
+export function failureKey(f: { request: string; assertion: string }): string {
+  return `${f.request} / ${f.assertion}`;
+}
