@@ -12,6 +12,8 @@ export interface TokenVerifier {
 
 /** Longer than any sane access token; refusing early keeps hostile input away from the parser. */
 export const MAX_TOKEN_LENGTH = 8 * 1024;
+const VERIFIED_CACHE_MS = 60_000;
+const VERIFIED_CACHE_SIZE = 1000;
 
 const TENANT_RE = /^[A-Za-z0-9._:@-]+$/;
 
@@ -126,17 +128,32 @@ export function createVerifier(jwt: JwtConfig, isRevoked: (jti: string) => Promi
     audience: jwt.audience,
     // exp is deliberately not required: long-lived provisioning tokens are normal. It is honoured when present.
   };
+  // Identity providers send the same token on every request: a verified token is remembered for up to a minute
+  // (never past its own exp), so the signature is checked once, not per request. Revocation is still checked
+  // on every request.
+  const cache = new Map<string, { principal: Principal; until: number }>();
   return {
     async verify(token: string): Promise<Principal> {
       if (typeof token !== 'string' || token === '') throw new AuthError('missing_token', 'An access token is required.');
       if (token.length > MAX_TOKEN_LENGTH) throw invalid('oversized');
-      let payload: JWTPayload;
-      try {
-        ({ payload } = await verify(token, options));
-      } catch (err) {
-        throw translate(err);
+      const now = Date.now();
+      const hit = cache.get(token);
+      let principal: Principal;
+      if (hit && hit.until > now) {
+        principal = hit.principal;
+      } else {
+        if (hit) cache.delete(token);
+        let payload: JWTPayload;
+        try {
+          ({ payload } = await verify(token, options));
+        } catch (err) {
+          throw translate(err);
+        }
+        principal = principalOf(payload);
+        const expMs = typeof payload.exp === 'number' ? (payload.exp + jwt.clockToleranceSec) * 1000 : Infinity;
+        if (cache.size >= VERIFIED_CACHE_SIZE) cache.delete(cache.keys().next().value as string);
+        cache.set(token, { principal, until: Math.min(now + VERIFIED_CACHE_MS, expMs) });
       }
-      const principal = principalOf(payload);
       // Only after the signature checks out, so unauthenticated callers cannot drive revocation lookups.
       if (principal.jti !== undefined && (await isRevoked(principal.jti))) {
         throw new AuthError('revoked', 'The access token has been revoked.', 'revoked');

@@ -14,7 +14,7 @@ export function groupBase(): string {
   return `${LOCATION_BASE}/Groups`;
 }
 
-function groupObject(rec: GroupRecord): Record<string, unknown> {
+export function groupObject(rec: GroupRecord): Record<string, unknown> {
   return {
     ...rec.resource,
     id: rec.id,
@@ -118,12 +118,14 @@ export class ScimGroup extends SCIMMY.Resources.Group {
       if (!this.id) throw notFound('PATCH must name a Group');
       requireObjectBody(message, 'PATCH');
       const plan = planGroupPatch(message);
+      // Pure membership changes need no read: the store applies them as set operations and reports a missing group.
+      const mustRead = plan.attributeOps.length > 0 || ctx.ifMatch !== undefined;
       for (let attempt = 0; ; attempt++) {
-        const rec = await ctx.store.getGroup(ctx.tenant, this.id);
-        if (!rec) throw notFound(`Group ${this.id} not found`);
-        const expected = await ifVersion(ctx, async () => rec);
+        const rec = mustRead ? await ctx.store.getGroup(ctx.tenant, this.id) : undefined;
+        if (mustRead && !rec) throw notFound(`Group ${this.id} not found`);
+        const expected = rec ? await ifVersion(ctx, async () => rec) : undefined;
         let attributes: GroupInput | undefined;
-        if (plan.attributeOps.length) {
+        if (rec && plan.attributeOps.length) {
           const current = new SCIMMY.Schemas.Group(groupObject(rec), 'out', groupBase());
           const op = new SCIMMY.Messages.PatchOp({ schemas: [PATCH_SCHEMA], Operations: plan.attributeOps } as never);
           const patched = await op.apply(current as never, async (target: object) => target);
@@ -135,7 +137,7 @@ export class ScimGroup extends SCIMMY.Resources.Group {
         }
         try {
           // Attribute changes are read-modify-write, so they need the version read; member set operations do not.
-          const pin = expected ?? (attributes ? rec.version : undefined);
+          const pin = expected ?? (attributes ? rec!.version : undefined);
           const { group } = await ctx.store.changeGroup(ctx.tenant, this.id, { attributes, members: plan.memberOps }, { ifVersion: pin });
           const answer = plan.dronahq || ctx.query.attributes !== undefined || ctx.query.excludedAttributes !== undefined;
           return answer ? this.out(ctx, group) : undefined;

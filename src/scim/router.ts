@@ -8,6 +8,7 @@ import type { Store } from '../store/types';
 import { etagOf, parseEtagList, type ScimContext } from './context';
 import { scimmyRouters } from './declare';
 import { errorBody, toScimError } from './errors';
+import { streamGroup } from './group-stream';
 import { pinQuery, requestBase, rewriteLocations, stableQuery } from './mount';
 
 export const MOUNTS = ['/api/scim/v2', '/sso/scim/v2'] as const;
@@ -28,7 +29,7 @@ function searchAsList(req: Request, res: Response, next: NextFunction): void {
   if (req.method !== 'POST' || !m) return next();
   const body = req.body as Record<string, unknown> | undefined;
   if (!body || typeof body !== 'object' || Array.isArray(body)) {
-    res.status(400).json(errorBody(400, 'invalidSyntax', 'A .search body must be a SearchRequest object'));
+    res.status(400).type('application/scim+json').json(errorBody(400, 'invalidSyntax', 'A .search body must be a SearchRequest object'));
     return;
   }
   const query: Record<string, string> = {};
@@ -56,7 +57,8 @@ export function scimMount(deps: ScimDeps, mountPath: string): Router {
   router.use((req, res, next) => requireScope(scopeForMethod(req.method))(req, res, next));
   router.use((req, res, next) => {
     if (tenantOf(res) === '*') {
-      res.status(403).json(errorBody(403, undefined, 'This token is for all tenants; SCIM requests need a token for one tenant'));
+      res.status(403).type('application/scim+json')
+        .json(errorBody(403, undefined, 'This token is for all tenants; SCIM requests need a token for one tenant'));
       return;
     }
     const query = stableQuery(req);
@@ -76,9 +78,12 @@ export function scimMount(deps: ScimDeps, mountPath: string): Router {
       maxResults: deps.maxResults,
     };
     res.locals.scim = ctx;
-    shapeResponses(req, res, requestBase(req, deps.publicUrl, mountPath));
+    const base = requestBase(req, deps.publicUrl, mountPath);
+    res.locals.base = base;
+    shapeResponses(req, res, base);
     next();
   });
+  router.get('/Groups/:id', streamGroup);
   router.use(inner);
   // scimmy-routers' own error handler answers first; we see errors it could not render, or 5xx it passes on.
   router.use((err: unknown, req: Request, res: Response, _next: NextFunction) => {

@@ -7,6 +7,7 @@ import { etagOf, LOCATION_BASE, type ScimContext } from './context';
 import { badRequest, notFound, toScimError, ScimHttpError } from './errors';
 import { listQuery, listResponse } from './list';
 import { normaliseBooleans } from './normalize';
+import { normaliseUserPatch } from './user-patch';
 import { guard, ifVersion, plainJson, requireObjectBody } from './shared';
 
 const ENTERPRISE = 'urn:ietf:params:scim:schemas:extension:enterprise:2.0:User';
@@ -51,7 +52,11 @@ export class ScimUser extends SCIMMY.Resources.User {
   }
 
   private out(rec: UserRecord, attributes?: unknown): object {
-    return new SCIMMY.Schemas.User(userObject(rec), 'out', userBase(), attributes as never);
+    // With attributes/excludedAttributes, the definition's coerce gives the filtered resource. scimmy's User
+    // constructor would re-assign it and throw (a TypeError wrapped as 400) when the filtered result keeps extension
+    // data but drops "schemas", e.g. attributes=emails.value on a user with enterprise attributes.
+    if (attributes) return SCIMMY.Schemas.User.definition.coerce(userObject(rec), 'out', userBase(), attributes as never);
+    return new SCIMMY.Schemas.User(userObject(rec), 'out', userBase());
   }
 
   override async read(c?: unknown): Promise<any> {
@@ -92,7 +97,7 @@ export class ScimUser extends SCIMMY.Resources.User {
         if (!rec) throw notFound(`User ${this.id} not found`);
         const expected = await ifVersion(ctx, async () => rec);
         const current = new SCIMMY.Schemas.User(userObject(rec), 'out', userBase());
-        const op = new SCIMMY.Messages.PatchOp(preparePatch(message) as never);
+        const op = new SCIMMY.Messages.PatchOp(normaliseUserPatch(message, userObject(rec)) as never);
         const patched = await op.apply(current as never, async (target: object) => target);
         if (!patched) return this.out(rec, this.attributes);
         const input = userInput(new SCIMMY.Schemas.User(plainJson(patched), 'in'));
@@ -115,22 +120,6 @@ export class ScimUser extends SCIMMY.Resources.User {
       await ctx.store.deleteUser(ctx.tenant, this.id, { ifVersion: await ifVersion(ctx, () => ctx.store.getUser(ctx.tenant, this.id!)) });
     });
   }
-}
-
-/** Entra ID sends "True"/"False" for booleans in PATCH values; scimmy would reject them. */
-function preparePatch(message: unknown): object {
-  const m = plainJson(message);
-  const ops = Array.isArray(m.Operations) ? m.Operations : [];
-  for (const op of ops as Record<string, unknown>[]) {
-    if (!op || typeof op !== 'object') continue;
-    const path = typeof op.path === 'string' ? op.path : undefined;
-    if (path === undefined && op.value && typeof op.value === 'object') normaliseBooleans('User', op.value);
-    else if (path && /(^|[:.])(active|primary)$/i.test(path) && typeof op.value === 'string') {
-      const s = op.value.toLowerCase();
-      if (s === 'true' || s === 'false') op.value = s === 'true';
-    }
-  }
-  return m;
 }
 
 export { ENTERPRISE, ScimHttpError, toScimError };

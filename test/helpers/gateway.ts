@@ -112,3 +112,16 @@ export function user(userName: string, extra: Record<string, unknown> = {}) {
 export function group(displayName: string, members: string[] = [], extra: Record<string, unknown> = {}) {
   return { schemas: [GROUP_SCHEMA], displayName, members: members.map((value) => ({ value })), ...extra };
 }
+
+/** Asserts a SCIM Error answer: status, SCIM content type, error schema, status as a string, scimType. */
+export function expectScimError(res: { status: number; headers: Headers; body: any }, status: number, scimType?: string) {
+  expect(res.status).toBe(status);
+  expect(res.headers.get('content-type')).toMatch(/^application\/scim\+json/);
+  expect(res.body.schemas).toEqual([ERROR_SCHEMA]);
+  expect(res.body.status).toBe(String(status));
+  if (scimType) expect(res.body.scimType).toBe(scimType);
+}
+
+export function patchOp(ops: unknown[]) {
+  return { schemas: [PATCH_SCHEMA], Operations: ops };
+}

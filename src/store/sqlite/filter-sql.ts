@@ -68,7 +68,8 @@ function column(resource: Resource, field: Field, inCollection: boolean): Column
 
 function sqlValue(field: Field, value: Scalar): unknown {
   if (field.type === 'boolean') return value ? 1 : 0;
-  if (typeof value === 'string' && !field.caseExact) return value.toLowerCase();
+  // Only strings compare lowercased (see compare); dateTime values must keep their upper-case "T" and "Z".
+  if (typeof value === 'string' && field.type === 'string' && !field.caseExact) return value.toLowerCase();
   return value;
 }
 

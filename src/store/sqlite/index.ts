@@ -38,8 +38,12 @@ function toGroup(r: GroupRow): GroupRecord {
   };
 }
 
+/**
+ * By code, not instanceof Error: better-sqlite3 registers its SqliteError class once per process, so an error may
+ * come from another realm (e.g. a jest worker running several test files) and fail `instanceof Error`.
+ */
 function isUniqueViolation(e: unknown): boolean {
-  return e instanceof Error && (e as { code?: string }).code === 'SQLITE_CONSTRAINT_UNIQUE';
+  return typeof e === 'object' && e !== null && (e as { code?: unknown }).code === 'SQLITE_CONSTRAINT_UNIQUE';
 }
 
 /** Timestamps strictly increase within the process, so meta.lastModified orders writes. */
@@ -97,10 +101,16 @@ export class SqliteStore implements Store {
       touchGroup: db.prepare<[string, string, string]>(
         'UPDATE groups SET version = version + 1, modified = ? WHERE tenant = ? AND id = ?'),
       deleteGroup: db.prepare<[string, string]>('DELETE FROM groups WHERE tenant = ? AND id = ?'),
-      addMember: db.prepare<[string, string, string, string]>(
-        'INSERT OR IGNORE INTO group_members (tenant, group_id, member_id, added) VALUES (?, ?, ?, ?)'),
-      removeMember: db.prepare<[string, string, string]>(
-        'DELETE FROM group_members WHERE tenant = ? AND group_id = ? AND member_id = ?'),
+      // Set operations over a JSON array of ids: one statement each, cost follows the ids named, not the group.
+      missingUsers: db.prepare<[string, string], { value: string }>(
+        `SELECT DISTINCT j.value AS value FROM json_each(?) j
+         WHERE NOT EXISTS (SELECT 1 FROM users u WHERE u.tenant = ? AND u.id = j.value)`),
+      addMembers: db.prepare<[string, string, string, string], { member_id: string }>(
+        `INSERT OR IGNORE INTO group_members (tenant, group_id, member_id, added)
+         SELECT ?, ?, j.value, ? FROM json_each(?) j RETURNING member_id`),
+      removeMembers: db.prepare<[string, string, string], { member_id: string }>(
+        `DELETE FROM group_members WHERE tenant = ? AND group_id = ?
+         AND member_id IN (SELECT value FROM json_each(?)) RETURNING member_id`),
       removeAllMembers: db.prepare<[string, string], { member_id: string }>(
         'DELETE FROM group_members WHERE tenant = ? AND group_id = ? RETURNING member_id'),
       removeMembersNotIn: db.prepare<[string, string, string], { member_id: string }>(
@@ -261,9 +271,8 @@ export class SqliteStore implements Store {
 
   /** Member values that name no user of the tenant; cost follows the number of values. */
   private missingUsers(tenant: string, ids: string[]): string[] {
-    const missing: string[] = [];
-    for (const id of new Set(ids)) if (!this.s.userExists.get(tenant, id)) missing.push(id);
-    return missing;
+    if (ids.length === 0) return [];
+    return this.s.missingUsers.all(JSON.stringify(ids), tenant).map((r) => r.value);
   }
 
   private requireUsers(tenant: string, ids: string[]): void {
@@ -273,10 +282,10 @@ export class SqliteStore implements Store {
     }
   }
 
+  /** Inserts the ids not yet members; returns those actually added (already-present ones are no-ops). */
   private addMembers(tenant: string, groupId: string, ids: string[], stamp: string): string[] {
-    const added: string[] = [];
-    for (const id of ids) if (this.s.addMember.run(tenant, groupId, id, stamp).changes === 1) added.push(id);
-    return added;
+    if (ids.length === 0) return [];
+    return this.s.addMembers.all(tenant, groupId, stamp, JSON.stringify(ids)).map((r) => r.member_id);
   }
 
   private memberEvents(groupId: string, added: string[], removed: string[]): ChangeEvent[] {
@@ -351,9 +360,7 @@ export class SqliteStore implements Store {
           this.requireUsers(tenant, op.ids);
           noteAdded(this.addMembers(tenant, id, op.ids, stamp));
         } else if (op.op === 'remove') {
-          const gone: string[] = [];
-          for (const m of new Set(op.ids)) if (this.s.removeMember.run(tenant, id, m).changes === 1) gone.push(m);
-          noteRemoved(gone);
+          if (op.ids.length) noteRemoved(this.s.removeMembers.all(tenant, id, JSON.stringify(op.ids)).map((r) => r.member_id));
         } else if (op.op === 'removeAll') {
           noteRemoved(this.s.removeAllMembers.all(tenant, id).map((r) => r.member_id));
         } else {
