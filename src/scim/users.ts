@@ -33,6 +33,9 @@ export function userInput(valid: object): UserInput {
   if (typeof resource.userName !== 'string' || resource.userName.trim() === '') {
     throw badRequest('invalidValue', 'userName is required and must be a non-empty string');
   }
+  // RFC 7643 gives "active" no default; we treat an absent value as active and say so in the resource, so that
+  // what a GET shows and what `active eq true` finds agree.
+  if (resource.active === undefined) resource.active = true;
   return {
     userName: resource.userName,
     externalId: typeof resource.externalId === 'string' ? resource.externalId : undefined,
