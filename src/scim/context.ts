@@ -16,6 +16,8 @@ export interface ScimContext {
   maxResults: number;
   /** The last error a handler threw, for statuses scimmy-routers cannot render (e.g. 503). */
   error?: Error;
+  /** ETag of the resource a bodiless answer (204) leaves behind. */
+  etag?: string;
 }
 
 /** Base URL every resource location is built on; mount.ts swaps it for the request's own mount. */

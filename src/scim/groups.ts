@@ -139,6 +139,7 @@ export class ScimGroup extends SCIMMY.Resources.Group {
           // Attribute changes are read-modify-write, so they need the version read; member set operations do not.
           const pin = expected ?? (attributes ? rec!.version : undefined);
           const { group } = await ctx.store.changeGroup(ctx.tenant, this.id, { attributes, members: plan.memberOps }, { ifVersion: pin });
+          ctx.etag = etagOf(group.version);
           const answer = plan.dronahq || ctx.query.attributes !== undefined || ctx.query.excludedAttributes !== undefined;
           return answer ? this.out(ctx, group) : undefined;
         } catch (e) {

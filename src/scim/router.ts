@@ -121,6 +121,13 @@ function shapeResponses(req: Request, res: Response, base: string): void {
     res.type('application/scim+json');
     return json(body);
   };
+  // A 204 (Group PATCH) has no body to carry meta.version: the handler leaves the new version in the context.
+  const send = res.send.bind(res);
+  res.send = (body?: unknown) => {
+    const etag = (res.locals.scim as ScimContext | undefined)?.etag;
+    if (res.statusCode === 204 && etag && !res.get('ETag')) res.set('ETag', etag);
+    return send(body);
+  };
 }
 
 export { etagOf };
