@@ -6,7 +6,8 @@ import { StoreError } from '../store/errors';
 import type { GroupInput, GroupRecord, MemberOp, MemberRecord } from '../store/types';
 import { etagOf, LOCATION_BASE, type ScimContext } from './context';
 import { badRequest, notFound } from './errors';
-import { memberIds, PATCH_SCHEMA, planGroupPatch } from './group-patch';
+import { memberIds, PATCH_SCHEMA, planGroupPatch, type GroupPatchPlan } from './group-patch';
+import { withKeyLock } from './keyed-lock';
 import { listQuery, listResponse } from './list';
 import { guard, ifVersion, plainJson, requireObjectBody } from './shared';
 
@@ -62,18 +63,77 @@ function takeMembers(body: Record<string, unknown>): string[] | undefined {
   return memberIds(value, 'members');
 }
 
+/** The group as answered: scimmy shapes its attributes; members come from the member table when wanted. */
+async function groupOut(ctx: ScimContext, rec: GroupRecord, attributes: unknown): Promise<object> {
+  const shaped = plainJson(new SCIMMY.Schemas.Group(groupObject(rec), 'out', groupBase(), attributes as never));
+  if (wantsMembers(ctx.query)) {
+    const members = await ctx.store.listMembers(ctx.tenant, rec.id);
+    if (members.length) shaped.members = members.map(memberJson);
+  }
+  return shaped;
+}
+
+/**
+ * Group PATCH: membership as set operations in one store transaction with any attribute change. Answers the
+ * group (200) when the client asked to see it, else undefined (204). Also served directly by the mount's own
+ * route, so the hot path does not pay for scimmy-routers' dispatch.
+ */
+export async function patchGroup(ctx: ScimContext, id: string | undefined, message: unknown, attributes?: unknown): Promise<object | undefined> {
+  return guard(ctx, async () => {
+    if (!id) throw notFound('PATCH must name a Group');
+    requireObjectBody(message, 'PATCH');
+    const plan = planGroupPatch(message);
+    // Pure membership changes need no read: the store applies them as set operations and reports a missing group.
+    const mustRead = plan.attributeOps.length > 0 || ctx.ifMatch !== undefined;
+    const run = () => applyPlan(ctx, id, plan, mustRead, attributes);
+    return plan.attributeOps.length ? withKeyLock(`group:${ctx.tenant}:${id}`, run) : run();
+  });
+}
+
+async function applyPlan(ctx: ScimContext, id: string, plan: GroupPatchPlan, mustRead: boolean, attributes: unknown): Promise<object | undefined> {
+  for (let attempt = 0; ; attempt++) {
+    const rec = mustRead ? await ctx.store.getGroup(ctx.tenant, id) : undefined;
+    if (mustRead && !rec) throw notFound(`Group ${id} not found`);
+    const expected = rec ? await ifVersion(ctx, async () => rec) : undefined;
+    let changed: GroupInput | undefined;
+    if (rec && plan.attributeOps.length) {
+      const current = new SCIMMY.Schemas.Group(groupObject(rec), 'out', groupBase());
+      const op = new SCIMMY.Messages.PatchOp({ schemas: [PATCH_SCHEMA], Operations: plan.attributeOps } as never);
+      const patched = await op.apply(current as never, async (target: object) => target);
+      if (patched) {
+        const body = plainJson(patched);
+        if ('members' in body) throw badRequest('invalidPath', 'members cannot be changed through this operation');
+        changed = groupInput(new SCIMMY.Schemas.Group(body, 'in'));
+      }
+    }
+    try {
+      // Attribute changes are read-modify-write, so they need the version read; member set operations do not.
+      const pin = expected ?? (changed ? rec!.version : undefined);
+      const { group } = await ctx.store.changeGroup(ctx.tenant, id, { attributes: changed, members: plan.memberOps }, { ifVersion: pin });
+      ctx.etag = etagOf(group.version);
+      const answer = plan.dronahq || ctx.query.attributes !== undefined || ctx.query.excludedAttributes !== undefined;
+      return answer ? groupOut(ctx, group, attributes ?? attributeFilter(ctx.query)) : undefined;
+    } catch (e) {
+      if (e instanceof StoreError && e.code === 'version_mismatch' && expected === undefined && attempt < 20) continue;
+      throw e;
+    }
+  }
+}
+
+/** The attribute filter scimmy builds from attributes / excludedAttributes, for requests served without scimmy. */
+export function attributeFilter(query: ScimContext['query']): unknown {
+  if (query.attributes) return new SCIMMY.Types.Filter(query.attributes.split(',').map((a) => `${a.trim()} pr`).join(' and '));
+  if (query.excludedAttributes) return new SCIMMY.Types.Filter(query.excludedAttributes.split(',').map((a) => `${a.trim()} np`).join(' and '));
+  return undefined;
+}
+
 export class ScimGroup extends SCIMMY.Resources.Group {
   static override basepath(path?: string): any {
     return path === undefined ? groupBase() : ScimGroup;
   }
 
-  private async out(ctx: ScimContext, rec: GroupRecord): Promise<object> {
-    const shaped = plainJson(new SCIMMY.Schemas.Group(groupObject(rec), 'out', groupBase(), this.attributes as never));
-    if (wantsMembers(ctx.query)) {
-      const members = await ctx.store.listMembers(ctx.tenant, rec.id);
-      if (members.length) shaped.members = members.map(memberJson);
-    }
-    return shaped;
+  private out(ctx: ScimContext, rec: GroupRecord): Promise<object> {
+    return groupOut(ctx, rec, this.attributes);
   }
 
   override async read(c?: unknown): Promise<any> {
@@ -113,41 +173,7 @@ export class ScimGroup extends SCIMMY.Resources.Group {
   }
 
   override async patch(message: any, c?: unknown): Promise<any> {
-    const ctx = c as ScimContext;
-    return guard(ctx, async () => {
-      if (!this.id) throw notFound('PATCH must name a Group');
-      requireObjectBody(message, 'PATCH');
-      const plan = planGroupPatch(message);
-      // Pure membership changes need no read: the store applies them as set operations and reports a missing group.
-      const mustRead = plan.attributeOps.length > 0 || ctx.ifMatch !== undefined;
-      for (let attempt = 0; ; attempt++) {
-        const rec = mustRead ? await ctx.store.getGroup(ctx.tenant, this.id) : undefined;
-        if (mustRead && !rec) throw notFound(`Group ${this.id} not found`);
-        const expected = rec ? await ifVersion(ctx, async () => rec) : undefined;
-        let attributes: GroupInput | undefined;
-        if (rec && plan.attributeOps.length) {
-          const current = new SCIMMY.Schemas.Group(groupObject(rec), 'out', groupBase());
-          const op = new SCIMMY.Messages.PatchOp({ schemas: [PATCH_SCHEMA], Operations: plan.attributeOps } as never);
-          const patched = await op.apply(current as never, async (target: object) => target);
-          if (patched) {
-            const body = plainJson(patched);
-            if ('members' in body) throw badRequest('invalidPath', 'members cannot be changed through this operation');
-            attributes = groupInput(new SCIMMY.Schemas.Group(body, 'in'));
-          }
-        }
-        try {
-          // Attribute changes are read-modify-write, so they need the version read; member set operations do not.
-          const pin = expected ?? (attributes ? rec!.version : undefined);
-          const { group } = await ctx.store.changeGroup(ctx.tenant, this.id, { attributes, members: plan.memberOps }, { ifVersion: pin });
-          ctx.etag = etagOf(group.version);
-          const answer = plan.dronahq || ctx.query.attributes !== undefined || ctx.query.excludedAttributes !== undefined;
-          return answer ? this.out(ctx, group) : undefined;
-        } catch (e) {
-          if (e instanceof StoreError && e.code === 'version_mismatch' && expected === undefined && attempt < 5) continue;
-          throw e;
-        }
-      }
-    });
+    return patchGroup(c as ScimContext, this.id, message, this.attributes);
   }
 
   override async dispose(c?: unknown): Promise<any> {

@@ -9,6 +9,7 @@ import { etagOf, parseEtagList, type ScimContext } from './context';
 import { scimmyRouters } from './declare';
 import { errorBody, toScimError } from './errors';
 import { streamGroup } from './group-stream';
+import { patchGroup } from './groups';
 import { pinQuery, requestBase, rewriteLocations, stableQuery } from './mount';
 
 export const MOUNTS = ['/api/scim/v2', '/sso/scim/v2'] as const;
@@ -84,6 +85,7 @@ export function scimMount(deps: ScimDeps, mountPath: string): Router {
     next();
   });
   router.get('/Groups/:id', streamGroup);
+  router.patch('/Groups/:id', groupPatchRoute);
   router.use(inner);
   // scimmy-routers' own error handler answers first; we see errors it could not render, or 5xx it passes on.
   router.use((err: unknown, req: Request, res: Response, _next: NextFunction) => {
@@ -98,6 +100,18 @@ export function scimMount(deps: ScimDeps, mountPath: string): Router {
     res.set(mapped.headers).status(mapped.status).json(mapped.body);
   });
   return router;
+}
+
+/** Group PATCH without scimmy-routers' dispatch (it would parse an `id eq` filter per request); same handler. */
+async function groupPatchRoute(req: Request, res: Response, next: NextFunction): Promise<void> {
+  try {
+    const ctx = res.locals.scim as ScimContext;
+    const answer = await patchGroup(ctx, String(req.params.id), req.body);
+    if (answer) res.status(200).json(answer);
+    else res.status(204).send();
+  } catch (e) {
+    next(e);
+  }
 }
 
 /** Wraps res.json for this request: mount-correct locations, Location on 201, ETag, and If-None-Match → 304. */

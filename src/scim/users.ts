@@ -8,6 +8,7 @@ import { badRequest, notFound, toScimError, ScimHttpError } from './errors';
 import { listQuery, listResponse } from './list';
 import { normaliseBooleans } from './normalize';
 import { normaliseUserPatch } from './user-patch';
+import { withKeyLock } from './keyed-lock';
 import { guard, ifVersion, plainJson, requireObjectBody } from './shared';
 
 const ENTERPRISE = 'urn:ietf:params:scim:schemas:extension:enterprise:2.0:User';
@@ -89,31 +90,36 @@ export class ScimUser extends SCIMMY.Resources.User {
     });
   }
 
-  /** scimmy's PatchOp on the stored user, written back only if the version is still the one read. */
   override async patch(message: any, c?: unknown): Promise<any> {
     const ctx = c as ScimContext;
     return guard(ctx, async () => {
       if (!this.id) throw notFound('PATCH must name a User');
       requireObjectBody(message, 'PATCH');
-      for (let attempt = 0; ; attempt++) {
-        const rec = await ctx.store.getUser(ctx.tenant, this.id);
-        if (!rec) throw notFound(`User ${this.id} not found`);
-        const expected = await ifVersion(ctx, async () => rec);
-        const current = new SCIMMY.Schemas.User(userObject(rec), 'out', userBase());
-        const op = new SCIMMY.Messages.PatchOp(normaliseUserPatch(message, userObject(rec)) as never);
-        const patched = await op.apply(current as never, async (target: object) => target);
-        if (!patched) return this.out(rec, this.attributes);
-        const input = userInput(new SCIMMY.Schemas.User(plainJson(patched), 'in'));
-        try {
-          const saved = await ctx.store.replaceUser(ctx.tenant, this.id, input, { ifVersion: expected ?? rec.version });
-          return this.out(saved, this.attributes);
-        } catch (e) {
-          // Someone wrote between our read and write: re-apply on the new state, unless the client pinned a version.
-          if (e instanceof StoreError && e.code === 'version_mismatch' && expected === undefined && attempt < 5) continue;
-          throw e;
-        }
-      }
+      return withKeyLock(`user:${ctx.tenant}:${this.id}`, () => this.applyPatch(ctx, message));
     });
+  }
+
+  /** scimmy's PatchOp on the stored user, written back only if the version is still the one read. */
+  private async applyPatch(ctx: ScimContext, message: unknown): Promise<object> {
+    const id = this.id!;
+    for (let attempt = 0; ; attempt++) {
+      const rec = await ctx.store.getUser(ctx.tenant, id);
+      if (!rec) throw notFound(`User ${id} not found`);
+      const expected = await ifVersion(ctx, async () => rec);
+      const current = new SCIMMY.Schemas.User(userObject(rec), 'out', userBase());
+      const op = new SCIMMY.Messages.PatchOp(normaliseUserPatch(message, userObject(rec)) as never);
+      const patched = await op.apply(current as never, async (target: object) => target);
+      if (!patched) return this.out(rec, this.attributes);
+      const input = userInput(new SCIMMY.Schemas.User(plainJson(patched), 'in'));
+      try {
+        const saved = await ctx.store.replaceUser(ctx.tenant, id, input, { ifVersion: expected ?? rec.version });
+        return this.out(saved, this.attributes);
+      } catch (e) {
+        // Another process wrote between our read and write: re-apply on the new state, unless the client pinned a version.
+        if (e instanceof StoreError && e.code === 'version_mismatch' && expected === undefined && attempt < 20) continue;
+        throw e;
+      }
+    }
   }
 
   override async dispose(c?: unknown): Promise<any> {

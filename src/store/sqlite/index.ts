@@ -68,6 +68,48 @@ export class SqliteStore implements Store {
   }
 
   private prepared?: ReturnType<SqliteStore['prepare']>;
+  private queue: { fn: () => unknown; resolve: (v: unknown) => void; reject: (e: unknown) => void }[] = [];
+  private flushing = false;
+
+  /**
+   * Group commit: writes queued while the event loop is busy run together in one SQLite transaction, each in its
+   * own savepoint (better-sqlite3 nests db.transaction as SAVEPOINT), so one failure rolls back only its own write.
+   * Every write is acknowledged only after the COMMIT that made it durable. One commit per batch is what lets
+   * synchronous=FULL keep up with concurrent requests.
+   */
+  private write<T>(fn: () => T): Promise<T> {
+    return new Promise<T>((resolve, reject) => {
+      this.queue.push({ fn, resolve: resolve as (v: unknown) => void, reject });
+      if (!this.flushing) {
+        this.flushing = true;
+        setImmediate(() => this.flush());
+      }
+    });
+  }
+
+  private flush(): void {
+    const batch = this.queue;
+    this.queue = [];
+    this.flushing = false;
+    if (batch.length === 0) return;
+    const results: { ok: boolean; value: unknown }[] = [];
+    try {
+      this.db.exec('BEGIN IMMEDIATE');
+      for (const item of batch) {
+        try {
+          results.push({ ok: true, value: this.db.transaction(item.fn)() });
+        } catch (e) {
+          results.push({ ok: false, value: e });
+        }
+      }
+      this.db.exec('COMMIT');
+    } catch (e) {
+      if (this.db.inTransaction) this.db.exec('ROLLBACK');
+      for (const item of batch) item.reject(e);
+      return;
+    }
+    batch.forEach((item, i) => (results[i].ok ? item.resolve(results[i].value) : item.reject(results[i].value)));
+  }
   private get s() {
     return (this.prepared ??= this.prepare());
   }
@@ -185,16 +227,16 @@ export class SqliteStore implements Store {
     const id = randomUUID();
     const stamp = now();
     try {
-      this.db.transaction(() => {
+      return await this.write(() => {
         this.s.insertUser.run(this.userParams(tenant, id, input, stamp));
         this.writeEmails(tenant, id, input);
         this.emit(tenant, [{ type: 'user.created', aggregate: `user:${id}`, payload: { user: this.userSummary(id, input) } }], stamp);
-      })();
+        return toUser(this.s.userById.get(tenant, id)!);
+      });
     } catch (e) {
       if (isUniqueViolation(e)) throw new StoreError('uniqueness', `userName "${input.userName}" is already taken`);
       throw e;
     }
-    return toUser(this.s.userById.get(tenant, id)!);
   }
 
   async getUser(tenant: string, id: string): Promise<UserRecord | undefined> {
@@ -205,7 +247,7 @@ export class SqliteStore implements Store {
   async replaceUser(tenant: string, id: string, input: UserInput, opts?: WriteOptions): Promise<UserRecord> {
     const stamp = now();
     try {
-      return this.db.transaction(() => {
+      return await this.write(() => {
         const before = this.s.userById.get(tenant, id);
         if (!before) throw new StoreError('not_found', `User ${id} not found`);
         this.checkVersion(before.version, opts);
@@ -219,7 +261,7 @@ export class SqliteStore implements Store {
         }
         this.emit(tenant, events, stamp);
         return toUser(this.s.userById.get(tenant, id)!);
-      })();
+      });
     } catch (e) {
       if (isUniqueViolation(e)) throw new StoreError('uniqueness', `userName "${input.userName}" is already taken`);
       throw e;
@@ -228,7 +270,7 @@ export class SqliteStore implements Store {
 
   async deleteUser(tenant: string, id: string, opts?: WriteOptions): Promise<void> {
     const stamp = now();
-    this.db.transaction(() => {
+    await this.write(() => {
       const before = this.s.userById.get(tenant, id);
       if (!before) throw new StoreError('not_found', `User ${id} not found`);
       this.checkVersion(before.version, opts);
@@ -241,7 +283,7 @@ export class SqliteStore implements Store {
       this.s.deleteUser.run(tenant, id);
       events.push({ type: 'user.deleted', aggregate: `user:${id}`, payload: { id, userName: before.user_name, externalId: before.external_id ?? undefined } });
       this.emit(tenant, events, stamp);
-    })();
+    });
   }
 
   async listUsers(tenant: string, q: ListQuery): Promise<ListResult<UserRecord>> {
@@ -306,7 +348,7 @@ export class SqliteStore implements Store {
   async createGroup(tenant: string, input: GroupInput, memberIds: string[]): Promise<GroupWriteResult> {
     const id = randomUUID();
     const stamp = now();
-    const added = this.db.transaction(() => {
+    return this.write(() => {
       this.requireUsers(tenant, memberIds);
       this.s.insertGroup.run(this.groupParams(tenant, id, input, stamp));
       const added = this.addMembers(tenant, id, memberIds, stamp);
@@ -314,9 +356,8 @@ export class SqliteStore implements Store {
         { type: 'group.created', aggregate: `group:${id}`, payload: { group: this.groupSummary(id, input) } },
         ...this.memberEvents(id, added, []),
       ], stamp);
-      return added;
-    })();
-    return { group: toGroup(this.s.groupById.get(tenant, id)!), added, removed: [] };
+      return { group: toGroup(this.s.groupById.get(tenant, id)!), added, removed: [] as string[] };
+    });
   }
 
   async getGroup(tenant: string, id: string): Promise<GroupRecord | undefined> {
@@ -331,7 +372,7 @@ export class SqliteStore implements Store {
 
   async changeGroup(tenant: string, id: string, change: GroupChange, opts?: WriteOptions): Promise<GroupWriteResult> {
     const stamp = now();
-    const result = this.db.transaction(() => {
+    return this.write(() => {
       const before = this.s.groupById.get(tenant, id);
       if (!before) throw new StoreError('not_found', `Group ${id} not found`);
       this.checkVersion(before.version, opts);
@@ -371,14 +412,13 @@ export class SqliteStore implements Store {
       }
       events.push(...this.memberEvents(id, [...added], [...removed]));
       this.emit(tenant, events, stamp);
-      return { added: [...added], removed: [...removed] };
-    })();
-    return { group: toGroup(this.s.groupById.get(tenant, id)!), ...result };
+      return { group: toGroup(this.s.groupById.get(tenant, id)!), added: [...added], removed: [...removed] };
+    });
   }
 
   async deleteGroup(tenant: string, id: string, opts?: WriteOptions): Promise<void> {
     const stamp = now();
-    this.db.transaction(() => {
+    await this.write(() => {
       const before = this.s.groupById.get(tenant, id);
       if (!before) throw new StoreError('not_found', `Group ${id} not found`);
       this.checkVersion(before.version, opts);
@@ -387,7 +427,7 @@ export class SqliteStore implements Store {
         type: 'group.deleted', aggregate: `group:${id}`,
         payload: { id, displayName: before.display_name, externalId: before.external_id ?? undefined },
       }], stamp);
-    })();
+    });
   }
 
   async listGroups(tenant: string, q: ListQuery): Promise<ListResult<GroupRecord>> {
