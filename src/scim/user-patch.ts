@@ -24,6 +24,19 @@ function isPathKey(key: string): boolean {
   return key.includes('.') || key.includes('[');
 }
 
+/** Enterprise extension attributes no core User attribute shares a name with. */
+const ENTERPRISE_ONLY = ['employeenumber', 'costcenter', 'organization', 'division', 'department', 'manager'];
+
+/**
+ * Entra sends some enterprise attributes without their URN (its documented manager update uses path "manager").
+ * RFC 7644 §3.10 wants extension attributes fully qualified; since these names are unambiguous, qualify them.
+ */
+function qualifyEnterprise(path: string): string {
+  if (path.includes(':')) return path;
+  const head = path.split(/[.[]/)[0].toLowerCase();
+  return ENTERPRISE_ONLY.includes(head) ? `${ENTERPRISE}:${path}` : path;
+}
+
 function stripCore(path: string): string {
   return path.startsWith(`${CORE}:`) ? path.slice(CORE.length + 1) : path;
 }
@@ -103,7 +116,10 @@ function addWhenNoTarget(op: Op, current: Record<string, unknown>): Op {
 export function normaliseUserPatch(message: unknown, current: Record<string, unknown>): Record<string, unknown> {
   if (!message || typeof message !== 'object' || Array.isArray(message)) return message as Record<string, unknown>;
   const m = JSON.parse(JSON.stringify(message)) as Record<string, unknown>;
-  if (!Array.isArray(m.Operations)) return m;
+  // A body without operations is malformed (RFC 7644 §3.12 invalidSyntax), as the Group handler says too.
+  if (!Array.isArray(m.Operations) || m.Operations.length === 0) {
+    throw badRequest('invalidSyntax', 'PATCH body needs a non-empty "Operations" array');
+  }
   const out: Op[] = [];
   for (const raw of m.Operations as unknown[]) {
     if (!raw || typeof raw !== 'object' || Array.isArray(raw) || typeof (raw as Op).op !== 'string') {
@@ -132,6 +148,7 @@ export function normaliseUserPatch(message: unknown, current: Record<string, unk
 
 function prepareOp(op: Op, current: Record<string, unknown>): Op {
   if (op.path !== undefined && typeof op.path === 'string') {
+    op.path = qualifyEnterprise(op.path);
     if (['active', 'primary'].includes(leaf(op.path))) op.value = booleanish(op.value);
     fixManager(op);
     return addWhenNoTarget(op, current);
