@@ -388,8 +388,6 @@ export class SqliteStore implements Store {
             payload: { group: this.groupSummary(id, change.attributes), changed, previous: { displayName: prev.displayName } },
           });
         }
-      } else {
-        this.s.touchGroup.run(stamp, tenant, id);
       }
       // Net effect per member over the whole request, so "remove x, add x" is a no-op for egress.
       const added = new Set<string>();
@@ -410,6 +408,8 @@ export class SqliteStore implements Store {
           noteAdded(this.addMembers(tenant, id, op.ids, stamp));
         }
       }
+      // A membership change is a new version of the group; a request that changed nothing leaves the ETag alone.
+      if (!change.attributes && (added.size || removed.size)) this.s.touchGroup.run(stamp, tenant, id);
       events.push(...this.memberEvents(id, [...added], [...removed]));
       this.emit(tenant, events, stamp);
       return { group: toGroup(this.s.groupById.get(tenant, id)!), added: [...added], removed: [...removed] };
