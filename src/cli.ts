@@ -5,7 +5,7 @@ import { mintToken } from './auth/mint';
 import { parseTtl } from './auth/ttl';
 import { ConfigError, loadConfig, type Config } from './config';
 import { createLogger } from './log';
-import { openRuntime } from './runtime';
+import { loadTargets, openRuntime, startWorker } from './runtime';
 
 function config(): Config {
   try {
@@ -67,6 +67,22 @@ export function program(): Command {
       const rt = await openRuntime(cfg, cliLogger(cfg));
       await rt.store.close();
       process.stdout.write(rt.migrated.length ? `applied ${rt.migrated.join(', ')}\n` : 'database is up to date\n');
+    });
+
+  cli.command('worker')
+    .description('run only the delivery worker (targets from TARGETS_FILE)')
+    .action(async () => {
+      const cfg = config();
+      const log = createLogger(cfg.logLevel);
+      const targets = loadTargets(cfg);
+      if (!targets.length) throw new Error('no delivery targets: set TARGETS_FILE');
+      const rt = await openRuntime(cfg, log);
+      const worker = startWorker(cfg, rt, log, targets)!;
+      const stop = () => {
+        worker.stop().then(() => rt.store.close()).then(() => process.exit(0), () => process.exit(1));
+      };
+      process.once('SIGTERM', stop);
+      process.once('SIGINT', stop);
     });
 
   cli.command('serve')

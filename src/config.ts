@@ -1,6 +1,7 @@
 // Environment in, validated config out. Nothing here knows HTTP or SQL.
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
+import { parseSchedule } from './egress/retry';
 
 export class ConfigError extends Error {
   constructor(readonly variable: string, message: string) {
@@ -45,6 +46,12 @@ export interface Config {
   maxResults: number;
   /** Public base URL (scheme://host[:port]) used for meta.location; derived from the request when unset. */
   publicUrl?: string;
+  /** Delivery targets file (JSON); no targets when unset. */
+  targetsFile?: string;
+  /** Run the delivery worker inside the gateway process. */
+  workerInProcess: boolean;
+  /** Default retry schedule for targets that do not set their own. */
+  retrySchedule?: string[];
 }
 
 type Env = Record<string, string | undefined>;
@@ -58,6 +65,14 @@ function intVar(env: Env, name: string, fallback: number, min: number, max: numb
   const n = Number(raw.trim());
   if (n < min || n > max) throw new ConfigError(name, `expected an integer between ${min} and ${max}, got ${n}`);
   return n;
+}
+
+function boolVar(env: Env, name: string, fallback: boolean): boolean {
+  const raw = env[name];
+  if (raw === undefined || raw === '') return fallback;
+  if (/^(1|true|yes|on)$/i.test(raw)) return true;
+  if (/^(0|false|no|off)$/i.test(raw)) return false;
+  throw new ConfigError(name, `expected true or false, got "${raw}"`);
 }
 
 function urlVar(env: Env, name: string): string | undefined {
@@ -149,6 +164,14 @@ export function loadConfig(env: Env = process.env): Config {
   if (!LOG_LEVELS.includes(logLevel)) throw new ConfigError('LOG_LEVEL', `expected one of ${LOG_LEVELS.join(', ')}, got "${env.LOG_LEVEL}"`);
   const host = env.HOST || '0.0.0.0';
   const publicUrl = urlVar(env, 'PUBLIC_URL');
+  const retrySchedule = env.RETRY_SCHEDULE ? env.RETRY_SCHEDULE.split(',').map((s) => s.trim()).filter(Boolean) : undefined;
+  if (retrySchedule) {
+    try {
+      parseSchedule(retrySchedule);
+    } catch (e) {
+      throw new ConfigError('RETRY_SCHEDULE', (e as Error).message);
+    }
+  }
   return {
     port: intVar(env, 'PORT', 8080, 0, 65535),
     host,
@@ -158,5 +181,8 @@ export function loadConfig(env: Env = process.env): Config {
     maxBodyBytes: intVar(env, 'MAX_BODY_BYTES', 10 * 1024 * 1024, 1024, 1024 * 1024 * 1024),
     maxResults: intVar(env, 'MAX_RESULTS', 1000, 1, 100000),
     publicUrl: publicUrl?.replace(/\/+$/, ''),
+    targetsFile: env.TARGETS_FILE || undefined,
+    workerInProcess: boolVar(env, 'WORKER_IN_PROCESS', true),
+    retrySchedule,
   };
 }

@@ -3,11 +3,12 @@
 import type { Server } from 'node:http';
 import { ConfigError, loadConfig, type Config } from './config';
 import { createLogger } from './log';
-import { openRuntime } from './runtime';
+import { loadTargets, openRuntime, startWorker } from './runtime';
 import { buildApp } from './server';
 
 export async function start(config: Config): Promise<{ server: Server; close: () => Promise<void> }> {
   const log = createLogger(config.logLevel);
+  const targets = loadTargets(config);
   const rt = await openRuntime(config, log);
   if (rt.migrated.length) log.info({ migrations: rt.migrated }, 'database migrated');
   const app = buildApp({
@@ -21,8 +22,10 @@ export async function start(config: Config): Promise<{ server: Server; close: ()
   const address = server.address();
   const port = typeof address === 'object' && address ? address.port : config.port;
   log.info({ host: config.host, port, database: config.database.kind, mounts: ['/api/scim/v2', '/sso/scim/v2'] }, 'scimbridge listening');
+  const worker = config.workerInProcess ? startWorker(config, rt, log, targets) : undefined;
   const close = async () => {
     await new Promise<void>((resolve) => server.close(() => resolve()));
+    await worker?.stop();
     await rt.store.close();
   };
   return { server, close };

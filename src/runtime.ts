@@ -3,6 +3,8 @@ import type { Logger } from 'pino';
 import { resolveKeySource } from './auth/keys';
 import { createVerifier, type TokenVerifier } from './auth/verify';
 import type { Config, JwtConfig } from './config';
+import { createWorker, type DeliveryWorker } from './egress';
+import { loadTargetsFile, type TargetConfig } from './egress/targets';
 import { SqliteStore } from './store/sqlite';
 import type { Store } from './store/types';
 
@@ -11,6 +13,19 @@ export interface Runtime {
   jwt: JwtConfig;
   verifier: TokenVerifier;
   migrated: string[];
+}
+
+/** The configured delivery targets (validated), or none. */
+export function loadTargets(config: Config): TargetConfig[] {
+  return config.targetsFile ? loadTargetsFile(config.targetsFile, process.env, config.retrySchedule) : [];
+}
+
+export function startWorker(config: Config, rt: Runtime, log: Logger, targets: TargetConfig[]): DeliveryWorker | undefined {
+  if (!targets.length) return undefined;
+  const worker = createWorker(rt.store, targets, log);
+  worker.start();
+  log.info({ targets: targets.map((t) => `${t.name} (${t.kind}, tenant ${t.tenant})`) }, 'delivery worker started');
+  return worker;
 }
 
 export function openStore(config: Config): Store {

@@ -1,4 +1,5 @@
 // The one store interface. SQLite implements it now; PostgreSQL later. All SQL lives behind it.
+import type { EgressStore } from './egress-types';
 import type { Filter } from './filter';
 
 export type Json = Record<string, unknown>;
@@ -93,6 +94,10 @@ export interface Actor {
 
 export interface Store {
   readonly kind: 'sqlite';
+  /** Deliveries, attempts and links (egress). */
+  readonly egress: EgressStore;
+  /** Calls back after each commit that wrote change events (wakes the delivery worker). */
+  onCommit(listener: () => void): () => void;
   migrate(): Promise<string[]>;
   ping(): Promise<void>;
   close(): Promise<void>;

@@ -11,6 +11,9 @@ import type { JwtConfig } from '../../src/config';
 import { createLogger } from '../../src/log';
 import { buildApp } from '../../src/server';
 import { SqliteStore } from '../../src/store/sqlite';
+import { createWorker, type DeliveryWorker } from '../../src/egress';
+import { parseTargets } from '../../src/egress/targets';
+import type { WorkerOptions } from '../../src/egress/worker';
 
 export const TEST_SECRET = 'test-secret-test-secret-test-secret-0123456789';
 
@@ -23,6 +26,8 @@ export interface TestGateway {
   dbFile: string;
   store: SqliteStore;
   jwt: JwtConfig;
+  /** The delivery worker when targets were given (not started unless startWorker: true; tests call drain()). */
+  worker?: DeliveryWorker;
   token(tenant?: string, scope?: string): Promise<string>;
   /** Stops the server and closes the store; keeps the directory (see restart). */
   stop(): Promise<void>;
@@ -34,6 +39,10 @@ export interface TestGateway {
 
 export interface GatewayOptions {
   dir?: string;
+  /** A targets file's JSON ({targets: [...]}), validated like TARGETS_FILE. */
+  targets?: unknown;
+  startWorker?: boolean;
+  workerOptions?: WorkerOptions;
   maxBodyBytes?: number;
   maxResults?: number;
   jwt?: Partial<JwtConfig>;
@@ -56,13 +65,18 @@ export async function startGateway(opts: GatewayOptions = {}): Promise<TestGatew
     const s = app.listen(0, '127.0.0.1', () => resolve(s));
   });
   const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+  const worker = opts.targets
+    ? createWorker(store, parseTargets(opts.targets, process.env, ['100ms', '200ms', '300ms']), log, { pollMs: 50, ...opts.workerOptions })
+    : undefined;
+  if (worker && opts.startWorker) worker.start();
   const stop = async () => {
+    await worker?.stop(2000);
     server.closeAllConnections?.();
     await new Promise<void>((resolve) => server.close(() => resolve()));
     await store.close();
   };
   const gw: TestGateway = {
-    url, api: `${url}/api/scim/v2`, sso: `${url}/sso/scim/v2`, dir, dbFile, store, jwt,
+    url, api: `${url}/api/scim/v2`, sso: `${url}/sso/scim/v2`, dir, dbFile, store, jwt, worker,
     token: async (tenant = 'default', scope?: string) => (await mintToken(jwt, { tenant, scope, ttlSeconds: 3600 })).token,
     stop,
     restart: async () => {

@@ -12,6 +12,7 @@ import type {
   UserInput, UserRecord, WriteOptions,
 } from '../types';
 import { filterToSql, orderBy } from './filter-sql';
+import { SqliteEgressStore } from './egress';
 import { migrateSqlite } from './migrate';
 
 interface UserRow {
@@ -68,6 +69,17 @@ export class SqliteStore implements Store {
   }
 
   private prepared?: ReturnType<SqliteStore['prepare']>;
+  private egressStore?: SqliteEgressStore;
+  private readonly commitListeners = new Set<() => void>();
+
+  get egress(): SqliteEgressStore {
+    return (this.egressStore ??= new SqliteEgressStore(this.db));
+  }
+
+  onCommit(listener: () => void): () => void {
+    this.commitListeners.add(listener);
+    return () => this.commitListeners.delete(listener);
+  }
   private queue: { fn: () => unknown; resolve: (v: unknown) => void; reject: (e: unknown) => void }[] = [];
   private flushing = false;
 
@@ -109,6 +121,7 @@ export class SqliteStore implements Store {
       return;
     }
     batch.forEach((item, i) => (results[i].ok ? item.resolve(results[i].value) : item.reject(results[i].value)));
+    if (results.some((r) => r.ok)) for (const l of this.commitListeners) l();
   }
   private get s() {
     return (this.prepared ??= this.prepare());
@@ -174,6 +187,7 @@ export class SqliteStore implements Store {
   async migrate(): Promise<string[]> {
     const done = migrateSqlite(this.db);
     this.prepared = undefined;
+    this.egressStore = undefined;
     return done;
   }
 

@@ -1,0 +1,36 @@
+// What a connector is given for one claimed batch, and what it must provide.
+import type { Logger } from 'pino';
+import type { ClaimedBatch } from '../store/egress-types';
+import type { EventType } from '../store/events';
+import type { Store } from '../store/types';
+import type { CallResult, CallSpec } from './http';
+import type { TargetConfig } from './targets';
+
+export interface DeliveryContext {
+  target: TargetConfig;
+  batch: ClaimedBatch;
+  store: Store;
+  log: Logger;
+  /** An HTTP call to the target (base URL and auth applied), recorded as an attempt. */
+  call(spec: CallSpec): Promise<CallResult>;
+  /** Records a skipped part of the batch (e.g. a member whose user the target does not have). */
+  noteSkip(reason: string): void;
+  /** Marks events done before the batch ends (webhooks deliver one event at a time). */
+  completed(seqs: number[]): void;
+}
+
+export interface Connector {
+  /** Event types this target receives; others are never queued for it. */
+  readonly types: readonly EventType[];
+  /** Headers that authenticate every call. */
+  authHeaders(): Record<string, string>;
+  deliver(ctx: DeliveryContext): Promise<void>;
+}
+
+export const GROUP_EVENTS: readonly EventType[] = [
+  'group.created', 'group.updated', 'group.deleted', 'group.members_added', 'group.members_removed',
+];
+
+export const ALL_EVENTS: readonly EventType[] = [
+  ...GROUP_EVENTS, 'user.created', 'user.updated', 'user.deactivated', 'user.deleted',
+];

@@ -1,0 +1,12 @@
+// Hooks the delivery worker reports through; the operations work wires them to Prometheus.
+export interface EgressMetrics {
+  attempt(target: string, outcome: 'success' | 'retry' | 'permanent' | 'skip', latencyMs?: number): void;
+  delivered(target: string, events: number, batchMs: number, oldestOccurredAt?: string): void;
+  dead(target: string, events: number): void;
+}
+
+export const noMetrics: EgressMetrics = {
+  attempt: () => undefined,
+  delivered: () => undefined,
+  dead: () => undefined,
+};

@@ -1,0 +1,124 @@
+// The delivery side of the store: deliveries per target, attempts, and links. The worker owns timing and
+// ordering decisions; the store makes each state change atomic.
+import type { EventType } from './events';
+
+export type DeliveryState = 'pending' | 'in_flight' | 'done' | 'skipped' | 'dead';
+export type AttemptOutcome = 'success' | 'retry' | 'permanent' | 'skip';
+
+export interface QueuedEvent {
+  seq: number;
+  type: EventType;
+  payload: Record<string, unknown>;
+  attempts: number;
+  /** When the change committed (outbox row). */
+  occurredAt: string;
+}
+
+/** Open deliveries of one aggregate (group or user) for one target, in commit order, claimed together. */
+export interface ClaimedBatch {
+  target: string;
+  tenant: string;
+  aggregate: string;
+  events: QueuedEvent[];
+}
+
+export interface DeliveryRow {
+  target: string;
+  seq: number;
+  tenant: string;
+  aggregate: string;
+  type: EventType;
+  state: DeliveryState;
+  attempts: number;
+  nextAt: number;
+  lastStatus?: number;
+  lastError?: string;
+  created: string;
+  updated: string;
+}
+
+export interface AttemptRecord {
+  target: string;
+  aggregate: string;
+  firstSeq: number;
+  lastSeq: number;
+  request?: string;
+  status?: number;
+  latencyMs?: number;
+  outcome: AttemptOutcome;
+  error?: string;
+}
+
+export interface AttemptRow extends AttemptRecord {
+  id: number;
+  at: string;
+}
+
+export type LinkKind = 'group' | 'user';
+export type LinkSource = 'config' | 'admin' | 'created' | 'lookup';
+
+export interface LinkRow {
+  target: string;
+  kind: LinkKind;
+  scimId: string;
+  tenant: string;
+  remoteId: string;
+  source: LinkSource;
+  created: string;
+}
+
+export interface DeliveryQuery {
+  target?: string;
+  tenant?: string;
+  state?: DeliveryState;
+  aggregate?: string;
+  /** Newest first; page with beforeSeq. */
+  beforeSeq?: number;
+  limit: number;
+}
+
+export interface TargetStats {
+  pending: number;
+  inFlight: number;
+  done: number;
+  skipped: number;
+  dead: number;
+  /** Age in ms of the oldest open delivery, if any. */
+  oldestOpenMs?: number;
+  lastSuccessAt?: string;
+  lastFailureAt?: string;
+}
+
+export interface SettleInfo {
+  status?: number;
+  error?: string;
+}
+
+export interface EgressStore {
+  /** Takes the tenant's outbox events after the target's cursor (of the given types) as pending deliveries. */
+  ingest(target: string, tenant: string, types: readonly EventType[], limit: number): Promise<number>;
+  /**
+   * Claims up to maxBatches aggregates whose first open delivery is due (pending and next_at passed, or in flight
+   * with an expired lease), each with up to maxEvents of its open deliveries, leased until now + leaseMs.
+   */
+  claim(target: string, now: number, leaseMs: number, maxBatches: number, maxEvents: number): Promise<ClaimedBatch[]>;
+  settle(target: string, seqs: number[], state: 'done' | 'skipped' | 'dead', info: SettleInfo): Promise<void>;
+  /** Back to pending after a failed try: attempts + 1, due at nextAt. */
+  retryLater(target: string, seqs: number[], nextAt: number, info: SettleInfo): Promise<void>;
+  /** Back to pending without counting a try (shutdown). */
+  release(target: string, seqs: number[]): Promise<void>;
+  recordAttempts(rows: AttemptRecord[]): Promise<void>;
+
+  getLink(target: string, kind: LinkKind, scimId: string): Promise<LinkRow | undefined>;
+  setLink(link: Omit<LinkRow, 'created'>): Promise<void>;
+  removeLink(target: string, kind: LinkKind, scimId: string): Promise<boolean>;
+  listLinks(target: string, kind?: LinkKind): Promise<LinkRow[]>;
+
+  listDeliveries(q: DeliveryQuery): Promise<DeliveryRow[]>;
+  getDelivery(target: string, seq: number): Promise<{ delivery: DeliveryRow; payload: Record<string, unknown>; attempts: AttemptRow[] } | undefined>;
+  /** Dead deliveries back to pending (all of the target's, or the given seqs); returns how many. */
+  replay(target: string, seqs?: number[]): Promise<number>;
+  stats(target: string): Promise<TargetStats>;
+  /** Open deliveries across all targets (metrics). */
+  openCount(): Promise<number>;
+}

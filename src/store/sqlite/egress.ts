@@ -1,0 +1,237 @@
+// SQLite implementation of the delivery store. Each method is one synchronous transaction.
+import type Database from 'better-sqlite3';
+import type {
+  AttemptRecord, AttemptRow, ClaimedBatch, DeliveryQuery, DeliveryRow, DeliveryState, EgressStore, LinkKind,
+  LinkRow, SettleInfo, TargetStats,
+} from '../egress-types';
+import type { EventType } from '../events';
+
+interface DRow {
+  target: string; seq: number; tenant: string; aggregate: string; type: EventType; state: DeliveryState;
+  attempts: number; next_at: number; last_status: number | null; last_error: string | null; created: string; updated: string;
+}
+
+function toDelivery(r: DRow): DeliveryRow {
+  return {
+    target: r.target, seq: r.seq, tenant: r.tenant, aggregate: r.aggregate, type: r.type, state: r.state,
+    attempts: r.attempts, nextAt: r.next_at, lastStatus: r.last_status ?? undefined, lastError: r.last_error ?? undefined,
+    created: r.created, updated: r.updated,
+  };
+}
+
+interface LRow { target: string; kind: LinkKind; scim_id: string; tenant: string; remote_id: string; source: LinkRow['source']; created: string }
+function toLink(r: LRow): LinkRow {
+  return { target: r.target, kind: r.kind, scimId: r.scim_id, tenant: r.tenant, remoteId: r.remote_id, source: r.source, created: r.created };
+}
+
+const ERROR_LIMIT = 2000;
+function clip(s: string | undefined): string | null {
+  if (s === undefined) return null;
+  return s.length > ERROR_LIMIT ? `${s.slice(0, ERROR_LIMIT)}…` : s;
+}
+
+export class SqliteEgressStore implements EgressStore {
+  private readonly s;
+
+  constructor(private readonly db: Database.Database) {
+    this.s = {
+      cursor: db.prepare<[string], { last_seq: number }>('SELECT last_seq FROM target_cursors WHERE target = ?'),
+      maxSeq: db.prepare<[], { m: number | null }>('SELECT MAX(seq) AS m FROM outbox'),
+      setCursor: db.prepare<[string, number]>(
+        'INSERT INTO target_cursors (target, last_seq) VALUES (?, ?) ON CONFLICT (target) DO UPDATE SET last_seq = excluded.last_seq'),
+      newEvents: db.prepare<[string, number, number], { seq: number; aggregate: string; type: EventType }>(
+        'SELECT seq, aggregate, type FROM outbox WHERE tenant = ? AND seq > ? ORDER BY seq LIMIT ?'),
+      insertDelivery: db.prepare(`INSERT OR IGNORE INTO deliveries (target, seq, tenant, aggregate, type, state, attempts,
+        next_at, created, updated) VALUES (?, ?, ?, ?, ?, 'pending', 0, ?, ?, ?)`),
+      heads: db.prepare<[string, number, number, number], { aggregate: string; tenant: string }>(
+        `SELECT d.aggregate, d.tenant FROM deliveries d
+         WHERE d.target = ? AND d.state IN ('pending', 'in_flight')
+           AND d.seq = (SELECT MIN(x.seq) FROM deliveries x
+                        WHERE x.target = d.target AND x.aggregate = d.aggregate AND x.state IN ('pending', 'in_flight'))
+           AND ((d.state = 'pending' AND d.next_at <= ?) OR (d.state = 'in_flight' AND d.lease_until <= ?))
+         ORDER BY d.seq LIMIT ?`),
+      openOfAggregate: db.prepare<[string, string, number], { seq: number; type: EventType; payload: string; attempts: number; created: string }>(
+        `SELECT d.seq, d.type, o.payload, d.attempts, o.created FROM deliveries d JOIN outbox o ON o.seq = d.seq
+         WHERE d.target = ? AND d.aggregate = ? AND d.state IN ('pending', 'in_flight') ORDER BY d.seq LIMIT ?`),
+      lease: db.prepare<[number, string, string, number]>(
+        `UPDATE deliveries SET state = 'in_flight', lease_until = ?, updated = ?
+         WHERE target = ? AND seq = ? AND state IN ('pending', 'in_flight')`),
+      settle: db.prepare<[string, number | null, string | null, string, string, number]>(
+        `UPDATE deliveries SET state = ?, lease_until = NULL, last_status = ?, last_error = ?, updated = ?
+         WHERE target = ? AND seq = ?`),
+      retry: db.prepare<[number, number | null, string | null, string, string, number]>(
+        `UPDATE deliveries SET state = 'pending', attempts = attempts + 1, next_at = ?, lease_until = NULL,
+         last_status = ?, last_error = ?, updated = ? WHERE target = ? AND seq = ?`),
+      release: db.prepare<[string, string, number]>(
+        `UPDATE deliveries SET state = 'pending', lease_until = NULL, updated = ? WHERE target = ? AND seq = ? AND state = 'in_flight'`),
+      attempt: db.prepare(`INSERT INTO delivery_attempts (target, aggregate, first_seq, last_seq, at, request, status,
+        latency_ms, outcome, error) VALUES (@target, @aggregate, @firstSeq, @lastSeq, @at, @request, @status, @latencyMs,
+        @outcome, @error)`),
+      getLink: db.prepare<[string, LinkKind, string], LRow>('SELECT * FROM links WHERE target = ? AND kind = ? AND scim_id = ?'),
+      setLink: db.prepare(`INSERT INTO links (target, kind, scim_id, tenant, remote_id, source, created)
+        VALUES (@target, @kind, @scimId, @tenant, @remoteId, @source, @created)
+        ON CONFLICT (target, kind, scim_id) DO UPDATE SET remote_id = excluded.remote_id, source = excluded.source,
+        tenant = excluded.tenant`),
+      removeLink: db.prepare<[string, LinkKind, string]>('DELETE FROM links WHERE target = ? AND kind = ? AND scim_id = ?'),
+      delivery: db.prepare<[string, number], DRow & { payload: string }>(
+        'SELECT d.*, o.payload FROM deliveries d JOIN outbox o ON o.seq = d.seq WHERE d.target = ? AND d.seq = ?'),
+      attemptsOf: db.prepare<[string, number, number], { id: number; target: string; aggregate: string; first_seq: number;
+        last_seq: number; at: string; request: string | null; status: number | null; latency_ms: number | null;
+        outcome: AttemptRecord['outcome']; error: string | null }>(
+        'SELECT * FROM delivery_attempts WHERE target = ? AND first_seq <= ? AND last_seq >= ? ORDER BY id'),
+      replayAll: db.prepare<[number, string, string]>(
+        `UPDATE deliveries SET state = 'pending', attempts = 0, next_at = ?, updated = ? WHERE target = ? AND state = 'dead'`),
+      replayOne: db.prepare<[number, string, string, number]>(
+        `UPDATE deliveries SET state = 'pending', attempts = 0, next_at = ?, updated = ?
+         WHERE target = ? AND seq = ? AND state IN ('dead', 'done', 'skipped')`),
+      counts: db.prepare<[string], { state: DeliveryState; n: number }>(
+        'SELECT state, count(*) AS n FROM deliveries WHERE target = ? GROUP BY state'),
+      oldestOpen: db.prepare<[string], { created: string | null }>(
+        `SELECT MIN(created) AS created FROM deliveries WHERE target = ? AND state IN ('pending', 'in_flight')`),
+      lastOutcome: db.prepare<[string, string], { at: string | null }>(
+        'SELECT MAX(at) AS at FROM delivery_attempts WHERE target = ? AND outcome = ?'),
+      openCount: db.prepare<[], { n: number }>(`SELECT count(*) AS n FROM deliveries WHERE state IN ('pending', 'in_flight')`),
+    };
+  }
+
+  async ingest(target: string, tenant: string, types: readonly EventType[], limit: number): Promise<number> {
+    const wanted = new Set(types);
+    return this.db.transaction(() => {
+      const from = this.s.cursor.get(target)?.last_seq ?? 0;
+      const rows = this.s.newEvents.all(tenant, from, limit);
+      const now = Date.now();
+      const stamp = new Date(now).toISOString();
+      let n = 0;
+      for (const r of rows) {
+        if (!wanted.has(r.type)) continue;
+        n += this.s.insertDelivery.run(target, r.seq, tenant, r.aggregate, r.type, now, stamp, stamp).changes;
+      }
+      // The cursor passes other tenants' events too; when nothing of ours is left, jump to the outbox end.
+      const last = rows.length === limit ? rows[rows.length - 1].seq : (this.s.maxSeq.get()?.m ?? from);
+      if (last > from) this.s.setCursor.run(target, last);
+      return n;
+    })();
+  }
+
+  async claim(target: string, now: number, leaseMs: number, maxBatches: number, maxEvents: number): Promise<ClaimedBatch[]> {
+    return this.db.transaction(() => {
+      const heads = this.s.heads.all(target, now, now, maxBatches);
+      const stamp = new Date(now).toISOString();
+      const batches: ClaimedBatch[] = [];
+      for (const h of heads) {
+        const rows = this.s.openOfAggregate.all(target, h.aggregate, maxEvents);
+        if (!rows.length) continue;
+        for (const r of rows) this.s.lease.run(now + leaseMs, stamp, target, r.seq);
+        batches.push({
+          target, tenant: h.tenant, aggregate: h.aggregate,
+          events: rows.map((r) => ({ seq: r.seq, type: r.type, payload: JSON.parse(r.payload), attempts: r.attempts, occurredAt: r.created })),
+        });
+      }
+      return batches;
+    })();
+  }
+
+  async settle(target: string, seqs: number[], state: 'done' | 'skipped' | 'dead', info: SettleInfo): Promise<void> {
+    const stamp = new Date().toISOString();
+    this.db.transaction(() => {
+      for (const seq of seqs) this.s.settle.run(state, info.status ?? null, clip(info.error), stamp, target, seq);
+    })();
+  }
+
+  async retryLater(target: string, seqs: number[], nextAt: number, info: SettleInfo): Promise<void> {
+    const stamp = new Date().toISOString();
+    this.db.transaction(() => {
+      for (const seq of seqs) this.s.retry.run(nextAt, info.status ?? null, clip(info.error), stamp, target, seq);
+    })();
+  }
+
+  async release(target: string, seqs: number[]): Promise<void> {
+    const stamp = new Date().toISOString();
+    this.db.transaction(() => {
+      for (const seq of seqs) this.s.release.run(stamp, target, seq);
+    })();
+  }
+
+  async recordAttempts(rows: AttemptRecord[]): Promise<void> {
+    const at = new Date().toISOString();
+    this.db.transaction(() => {
+      for (const r of rows) {
+        this.s.attempt.run({
+          target: r.target, aggregate: r.aggregate, firstSeq: r.firstSeq, lastSeq: r.lastSeq, at, request: r.request ?? null,
+          status: r.status ?? null, latencyMs: r.latencyMs ?? null, outcome: r.outcome, error: clip(r.error),
+        });
+      }
+    })();
+  }
+
+  async getLink(target: string, kind: LinkKind, scimId: string): Promise<LinkRow | undefined> {
+    const r = this.s.getLink.get(target, kind, scimId);
+    return r ? toLink(r) : undefined;
+  }
+
+  async setLink(link: Omit<LinkRow, 'created'>): Promise<void> {
+    this.s.setLink.run({ ...link, created: new Date().toISOString() });
+  }
+
+  async removeLink(target: string, kind: LinkKind, scimId: string): Promise<boolean> {
+    return this.s.removeLink.run(target, kind, scimId).changes > 0;
+  }
+
+  async listLinks(target: string, kind?: LinkKind): Promise<LinkRow[]> {
+    const rows = kind
+      ? this.db.prepare<[string, string], LRow>('SELECT * FROM links WHERE target = ? AND kind = ? ORDER BY created').all(target, kind)
+      : this.db.prepare<[string], LRow>('SELECT * FROM links WHERE target = ? ORDER BY created').all(target);
+    return rows.map(toLink);
+  }
+
+  async listDeliveries(q: DeliveryQuery): Promise<DeliveryRow[]> {
+    const where: string[] = [];
+    const params: unknown[] = [];
+    const add = (sql: string, v: unknown) => { where.push(sql); params.push(v); };
+    if (q.target !== undefined) add('target = ?', q.target);
+    if (q.tenant !== undefined) add('tenant = ?', q.tenant);
+    if (q.state !== undefined) add('state = ?', q.state);
+    if (q.aggregate !== undefined) add('aggregate = ?', q.aggregate);
+    if (q.beforeSeq !== undefined) add('seq < ?', q.beforeSeq);
+    const sql = `SELECT * FROM deliveries ${where.length ? `WHERE ${where.join(' AND ')}` : ''} ORDER BY seq DESC LIMIT ?`;
+    return (this.db.prepare(sql).all(...params, q.limit) as DRow[]).map(toDelivery);
+  }
+
+  async getDelivery(target: string, seq: number) {
+    const r = this.s.delivery.get(target, seq);
+    if (!r) return undefined;
+    const attempts: AttemptRow[] = this.s.attemptsOf.all(target, seq, seq).map((a) => ({
+      id: a.id, target: a.target, aggregate: a.aggregate, firstSeq: a.first_seq, lastSeq: a.last_seq, at: a.at,
+      request: a.request ?? undefined, status: a.status ?? undefined, latencyMs: a.latency_ms ?? undefined,
+      outcome: a.outcome, error: a.error ?? undefined,
+    }));
+    return { delivery: toDelivery(r), payload: JSON.parse(r.payload) as Record<string, unknown>, attempts };
+  }
+
+  async replay(target: string, seqs?: number[]): Promise<number> {
+    const now = Date.now();
+    const stamp = new Date(now).toISOString();
+    return this.db.transaction(() => {
+      if (!seqs) return this.s.replayAll.run(now, stamp, target).changes;
+      let n = 0;
+      for (const seq of seqs) n += this.s.replayOne.run(now, stamp, target, seq).changes;
+      return n;
+    })();
+  }
+
+  async stats(target: string): Promise<TargetStats> {
+    const counts: Record<string, number> = {};
+    for (const r of this.s.counts.all(target)) counts[r.state] = r.n;
+    const oldest = this.s.oldestOpen.get(target)?.created;
+    return {
+      pending: counts.pending ?? 0, inFlight: counts.in_flight ?? 0, done: counts.done ?? 0, skipped: counts.skipped ?? 0,
+      dead: counts.dead ?? 0, oldestOpenMs: oldest ? Date.now() - Date.parse(oldest) : undefined,
+      lastSuccessAt: this.s.lastOutcome.get(target, 'success')?.at ?? undefined,
+      lastFailureAt: this.s.lastOutcome.get(target, 'retry')?.at ?? this.s.lastOutcome.get(target, 'permanent')?.at ?? undefined,
+    };
+  }
+
+  async openCount(): Promise<number> {
+    return this.s.openCount.get()!.n;
+  }
+}
