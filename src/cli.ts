@@ -6,6 +6,7 @@ import { parseTtl } from './auth/ttl';
 import { ConfigError, loadConfig, type Config } from './config';
 import { createLogger } from './log';
 import { loadTargets, openRuntime, startWorker } from './runtime';
+import type { Store } from './store/types';
 
 function config(): Config {
   try {
@@ -22,6 +23,16 @@ function config(): Config {
 /** CLI logs go to stderr so that stdout carries only the command's answer (e.g. a token). */
 function cliLogger(cfg: Config) {
   return createLogger(cfg.logLevel === 'info' ? 'warn' : cfg.logLevel, process.stderr as never);
+}
+
+async function withStore(fn: (store: Store, cfg: Config) => Promise<void>): Promise<void> {
+  const cfg = config();
+  const rt = await openRuntime(cfg, cliLogger(cfg));
+  try {
+    await fn(rt.store, cfg);
+  } finally {
+    await rt.store.close();
+  }
 }
 
 export function program(): Command {
@@ -69,6 +80,72 @@ export function program(): Command {
       process.stdout.write(rt.migrated.length ? `applied ${rt.migrated.join(', ')}\n` : 'database is up to date\n');
     });
 
+  const deliveries = cli.command('deliveries').description('inspect and replay deliveries to targets');
+  deliveries.command('list')
+    .description('newest deliveries first')
+    .option('--target <name>', 'only this target')
+    .option('--state <state>', 'pending, in_flight, done, skipped or dead')
+    .option('--group <id>', 'only this SCIM group')
+    .option('--limit <n>', 'how many', '50')
+    .action(async (opts: { target?: string; state?: string; group?: string; limit: string }) => {
+      await withStore(async (store) => {
+        const rows = await store.egress.listDeliveries({
+          target: opts.target, state: opts.state as never, aggregate: opts.group ? `group:${opts.group}` : undefined,
+          limit: Number(opts.limit) || 50,
+        });
+        for (const d of rows) {
+          process.stdout.write(`${d.target}\t${d.seq}\t${d.state}\t${d.type}\t${d.aggregate}\tattempts=${d.attempts}${d.lastStatus ? `\tstatus=${d.lastStatus}` : ''}${d.lastError ? `\t${d.lastError.slice(0, 120)}` : ''}\n`);
+        }
+      });
+    });
+  deliveries.command('show <target> <seq>')
+    .description('one delivery with its payload and every attempt')
+    .action(async (target: string, seq: string) => {
+      await withStore(async (store) => {
+        const found = await store.egress.getDelivery(target, Number(seq));
+        if (!found) throw new Error(`no delivery ${target}/${seq}`);
+        process.stdout.write(`${JSON.stringify(found, null, 2)}\n`);
+      });
+    });
+  deliveries.command('replay <target> [seq]')
+    .description('send dead letters again: one, or all of the target\'s')
+    .action(async (target: string, seq?: string) => {
+      await withStore(async (store) => {
+        const n = await store.egress.replay(target, seq !== undefined ? [Number(seq)] : undefined);
+        process.stdout.write(`replayed ${n}\n`);
+      });
+    });
+
+  const links = cli.command('links').description('links between SCIM ids and a target\'s ids');
+  links.command('list <target>')
+    .option('--kind <kind>', 'group or user')
+    .action(async (target: string, opts: { kind?: 'group' | 'user' }) => {
+      await withStore(async (store) => {
+        for (const l of await store.egress.listLinks(target, opts.kind)) {
+          process.stdout.write(`${l.kind}\t${l.scimId}\t${l.remoteId}\t${l.source}\t${l.created}\n`);
+        }
+      });
+    });
+  links.command('set <target> <kind> <scimId> <remoteId>')
+    .description('link a SCIM group or user to the target\'s id')
+    .action(async (target: string, kind: string, scimId: string, remoteId: string) => {
+      if (kind !== 'group' && kind !== 'user') throw new Error('kind must be group or user');
+      await withStore(async (store, cfg) => {
+        const t = loadTargets(cfg).find((x) => x.name === target);
+        if (!t) throw new Error(`no target named "${target}" in TARGETS_FILE`);
+        await store.egress.setLink({ target, kind, scimId, tenant: t.tenant, remoteId, source: 'admin' });
+        process.stdout.write(`linked ${kind} ${scimId} → ${remoteId}\n`);
+      });
+    });
+  links.command('remove <target> <kind> <scimId>')
+    .action(async (target: string, kind: string, scimId: string) => {
+      if (kind !== 'group' && kind !== 'user') throw new Error('kind must be group or user');
+      await withStore(async (store) => {
+        const removed = await store.egress.removeLink(target, kind, scimId);
+        process.stdout.write(removed ? 'removed\n' : 'no such link\n');
+      });
+    });
+
   cli.command('worker')
     .description('run only the delivery worker (targets from TARGETS_FILE)')
     .action(async () => {
@@ -78,7 +155,11 @@ export function program(): Command {
       if (!targets.length) throw new Error('no delivery targets: set TARGETS_FILE');
       const rt = await openRuntime(cfg, log);
       const worker = startWorker(cfg, rt, log, targets)!;
+      // The worker's timers are unref'd (they must not hold a server open); here nothing else would keep the
+      // process alive, so it would exit as soon as the first pass ended.
+      const keepAlive = setInterval(() => undefined, 1 << 30);
       const stop = () => {
+        clearInterval(keepAlive);
         worker.stop().then(() => rt.store.close()).then(() => process.exit(0), () => process.exit(1));
       };
       process.once('SIGTERM', stop);

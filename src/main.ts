@@ -13,7 +13,7 @@ export async function start(config: Config): Promise<{ server: Server; close: ()
   if (rt.migrated.length) log.info({ migrations: rt.migrated }, 'database migrated');
   const app = buildApp({
     store: rt.store, verifier: rt.verifier, log, maxBodyBytes: config.maxBodyBytes, maxResults: config.maxResults,
-    publicUrl: config.publicUrl,
+    publicUrl: config.publicUrl, targets,
   });
   const server = await new Promise<Server>((resolve, reject) => {
     const s = app.listen(config.port, config.host, () => resolve(s));

@@ -2,7 +2,9 @@
 // mounts over one store, and JSON answers for everything else.
 import express, { type NextFunction, type Request, type Response } from 'express';
 import type { Logger } from 'pino';
+import { adminRouter } from './admin/routes';
 import type { TokenVerifier } from './auth/verify';
+import type { TargetConfig } from './egress/targets';
 import { errorBody } from './scim/errors';
 import { MOUNTS, scimMount } from './scim/router';
 import type { Store } from './store/types';
@@ -14,6 +16,8 @@ export interface AppDeps {
   maxBodyBytes: number;
   maxResults: number;
   publicUrl?: string;
+  /** Delivery targets, for the admin API. */
+  targets?: TargetConfig[];
 }
 
 const JSON_TYPES = ['application/json', 'application/scim+json'];
@@ -67,6 +71,7 @@ export function buildApp(deps: AppDeps): express.Express {
   app.use(express.json({ type: JSON_TYPES, limit: deps.maxBodyBytes, strict: true }));
   app.use(bodyErrors);
 
+  app.use('/admin', adminRouter({ store: deps.store, verifier: deps.verifier, log: deps.log, targets: deps.targets ?? [] }));
   for (const mount of MOUNTS) {
     app.use(mount, scimMount(deps, mount));
   }

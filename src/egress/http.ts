@@ -1,5 +1,6 @@
 // One HTTP call to a target: no redirects followed, a timeout, the response classified, rate-limit headers
 // noticed, and the attempt recorded (method and path only: no query string, no body, no credential).
+import { Agent, request } from 'undici';
 import { parseRateLimitReset, parseRetryAfter } from './retry';
 import { permanent, retry } from './errors';
 import type { AttemptRecord } from '../store/egress-types';
@@ -48,19 +49,33 @@ function pathOnly(path: string): string {
   return q < 0 ? path : path.slice(0, q);
 }
 
+/** One connection pool for all targets; undici's request() follows no redirects. */
+const agent = new Agent({ keepAliveTimeout: 10_000, connections: 128, connect: { timeout: 10_000 } });
+
+function toHeaders(raw: Record<string, string | string[] | undefined>): Headers {
+  const h = new Headers();
+  for (const [k, v] of Object.entries(raw)) {
+    if (v === undefined) continue;
+    for (const one of Array.isArray(v) ? v : [v]) h.append(k, one);
+  }
+  return h;
+}
+
 export async function call(
   baseUrl: string, auth: Record<string, string>, timeoutMs: number, spec: CallSpec, recorder: CallRecorder,
 ): Promise<CallResult> {
-  const request = `${spec.method} ${pathOnly(spec.path)}`;
+  const request_ = `${spec.method} ${pathOnly(spec.path)}`;
   const started = performance.now();
-  let res: Response;
+  let status: number;
+  let rawHeaders: Record<string, string | string[] | undefined>;
   let text: string;
   try {
     const body = spec.rawBody ?? (spec.body === undefined ? undefined : JSON.stringify(spec.body));
-    res = await fetch(baseUrl + spec.path, {
+    const res = await request(baseUrl + spec.path, {
       method: spec.method,
-      redirect: 'manual',
-      signal: AbortSignal.timeout(timeoutMs),
+      dispatcher: agent,
+      headersTimeout: timeoutMs,
+      bodyTimeout: timeoutMs,
       headers: {
         accept: 'application/json',
         ...(body !== undefined ? { 'content-type': 'application/json' } : {}),
@@ -69,19 +84,29 @@ export async function call(
       },
       body,
     });
-    text = await res.text();
+    status = res.statusCode;
+    rawHeaders = res.headers;
+    text = await res.body.text();
   } catch (e) {
     const latencyMs = performance.now() - started;
-    const name = (e as Error).name;
-    const reason = name === 'TimeoutError' || name === 'AbortError' ? `timed out after ${timeoutMs} ms` : `network error: ${networkReason(e)}`;
-    recorder.record({ request, latencyMs, outcome: 'retry', error: reason });
+    const code = (e as { code?: string }).code ?? '';
+    const reason = /TIMEOUT/.test(code) || (e as Error).name === 'TimeoutError'
+      ? `timed out after ${timeoutMs} ms` : `network error: ${networkReason(e)}`;
+    recorder.record({ request: request_, latencyMs, outcome: 'retry', error: reason });
     throw retry(reason);
   }
   const latencyMs = performance.now() - started;
-  noticeRateLimit(res.headers, recorder);
+  let headers: Headers | undefined;
+  const header = (name: string) => {
+    const v = rawHeaders[name];
+    return Array.isArray(v) ? v[0] : v;
+  };
+  noticeRateLimit(header, recorder);
   const result: CallResult = {
-    status: res.status,
-    headers: res.headers,
+    status,
+    get headers() {
+      return (headers ??= toHeaders(rawHeaders));
+    },
     text,
     json: <T>() => {
       try {
@@ -91,23 +116,23 @@ export async function call(
       }
     },
   };
-  const ok = (res.status >= 200 && res.status < 300) || spec.alsoOk?.(res.status, text) || spec.returnStatuses?.includes(res.status);
+  const ok = (status >= 200 && status < 300) || spec.alsoOk?.(status, text) || spec.returnStatuses?.includes(status);
   if (ok) {
-    recorder.record({ request, status: res.status, latencyMs, outcome: 'success' });
+    recorder.record({ request: request_, status, latencyMs, outcome: 'success' });
     return result;
   }
   const body = truncate(text);
-  if (res.status >= 300 && res.status < 400) {
-    recorder.record({ request, status: res.status, latencyMs, outcome: 'permanent', error: 'redirects are not followed' });
-    throw permanent(`${request} answered a redirect (${res.status}); redirects are not followed`, { status: res.status, body });
+  if (status >= 300 && status < 400) {
+    recorder.record({ request: request_, status, latencyMs, outcome: 'permanent', error: 'redirects are not followed' });
+    throw permanent(`${request_} answered a redirect (${status}); redirects are not followed`, { status, body });
   }
-  if (isRetryableStatus(res.status)) {
-    const retryAfterMs = parseRetryAfter(res.headers.get('retry-after'));
-    recorder.record({ request, status: res.status, latencyMs, outcome: 'retry', error: body });
-    throw retry(`${request} answered ${res.status}`, { status: res.status, body, retryAfterMs });
+  if (isRetryableStatus(status)) {
+    const retryAfterMs = parseRetryAfter(header('retry-after'));
+    recorder.record({ request: request_, status, latencyMs, outcome: 'retry', error: body });
+    throw retry(`${request_} answered ${status}`, { status, body, retryAfterMs });
   }
-  recorder.record({ request, status: res.status, latencyMs, outcome: 'permanent', error: body });
-  throw permanent(`${request} answered ${res.status}`, { status: res.status, body });
+  recorder.record({ request: request_, status, latencyMs, outcome: 'permanent', error: body });
+  throw permanent(`${request_} answered ${status}`, { status, body });
 }
 
 function networkReason(e: unknown): string {
@@ -115,9 +140,9 @@ function networkReason(e: unknown): string {
   return cause?.code ?? cause?.message ?? (e as Error).message ?? 'unknown';
 }
 
-function noticeRateLimit(headers: Headers, recorder: CallRecorder): void {
-  const remaining = headers.get('x-ratelimit-remaining');
-  if (remaining === null || Number(remaining) > 0) return;
-  const until = parseRateLimitReset(headers.get('x-ratelimit-reset'));
+function noticeRateLimit(header: (name: string) => string | undefined, recorder: CallRecorder): void {
+  const remaining = header('x-ratelimit-remaining');
+  if (remaining === undefined || Number(remaining) > 0) return;
+  const until = parseRateLimitReset(header('x-ratelimit-reset'));
   if (until !== undefined) recorder.pauseUntil(until);
 }

@@ -150,7 +150,7 @@ export class DeliveryWorker {
     const skips: string[] = [];
     const recorder: CallRecorder = {
       record: (a) => {
-        attempts.push({ ...span, ...a });
+        attempts.push({ ...span, ...a, at: new Date().toISOString() });
         this.metrics.attempt(t.config.name, a.outcome, a.latencyMs);
       },
       pauseUntil: (at) => {
@@ -165,37 +165,36 @@ export class DeliveryWorker {
       call: (spec) => call(t.config.baseUrl, t.connector.authHeaders(), t.config.timeoutMs, spec, recorder),
       noteSkip: (reason) => {
         skips.push(reason);
-        attempts.push({ ...span, outcome: 'skip', error: reason });
+        attempts.push({ ...span, outcome: 'skip', error: reason, at: new Date().toISOString() });
       },
       completed: (done) => done.forEach((s) => completed.add(s)),
     };
     const started = Date.now();
     try {
       await t.connector.deliver(ctx);
-      await this.store.egress.settle(t.config.name, seqs, 'done', { error: skips.length ? skips.join('; ') : undefined });
-      this.metrics.delivered(t.config.name, seqs.length, Date.now() - started, batch.events[0]?.occurredAt);
     } catch (e) {
       const err = e instanceof DeliveryError ? e : new DeliveryError('retry', `connector failed: ${(e as Error).message}`);
       for (const s of err.info.completed ?? []) completed.add(s);
-      if (completed.size) await this.store.egress.settle(t.config.name, [...completed], 'done', {});
       const rest = seqs.filter((s) => !completed.has(s));
-      await this.failed(t, batch, rest, err, attempts);
-    } finally {
-      if (attempts.length) await this.store.egress.recordAttempts(attempts);
+      if (completed.size) await this.store.egress.settle(t.config.name, [...completed], 'done', {}, rest.length ? [] : attempts);
+      if (rest.length) await this.failed(t, batch, rest, err, attempts);
+      return;
     }
+    // Done, with the attempts (and any member skips) recorded in the same transaction.
+    await this.store.egress.settle(t.config.name, seqs, 'done', { error: skips.length ? skips.join('; ') : undefined }, attempts);
+    this.metrics.delivered(t.config.name, seqs.length, Date.now() - started, batch.events[0]?.occurredAt);
   }
 
   private async failed(t: RuntimeTarget, batch: ClaimedBatch, seqs: number[], err: DeliveryError, attempts: AttemptRecord[]): Promise<void> {
-    if (!seqs.length) return;
     const name = t.config.name;
     const info = { status: err.info.status, error: err.info.body ? `${err.message}: ${err.info.body}` : err.message };
     if (err.kind === 'skip') {
       attempts.push({ target: name, aggregate: batch.aggregate, firstSeq: seqs[0], lastSeq: seqs[seqs.length - 1], outcome: 'skip', error: err.message });
-      await this.store.egress.settle(name, seqs, 'skipped', { error: err.message });
+      await this.store.egress.settle(name, seqs, 'skipped', { error: err.message }, attempts);
       return;
     }
     if (err.kind === 'permanent') {
-      await this.store.egress.settle(name, seqs, 'dead', info);
+      await this.store.egress.settle(name, seqs, 'dead', info, attempts);
       this.metrics.dead(name, seqs.length);
       this.log.warn({ target: name, aggregate: batch.aggregate, status: err.info.status }, 'delivery failed permanently; dead-lettered');
       return;
@@ -203,12 +202,12 @@ export class DeliveryWorker {
     const tries = Math.max(...batch.events.filter((e) => seqs.includes(e.seq)).map((e) => e.attempts)) + 1;
     const delay = retryDelay(t.config.retrySchedule, tries, err.info.retryAfterMs);
     if (delay === undefined) {
-      await this.store.egress.settle(name, seqs, 'dead', { ...info, error: `retries exhausted after ${tries} tries; last: ${info.error}` });
+      await this.store.egress.settle(name, seqs, 'dead', { ...info, error: `retries exhausted after ${tries} tries; last: ${info.error}` }, attempts);
       this.metrics.dead(name, seqs.length);
       this.log.warn({ target: name, aggregate: batch.aggregate }, 'delivery retries exhausted; dead-lettered');
       return;
     }
     if (err.info.retryAfterMs) t.pausedUntil = Math.max(t.pausedUntil, Date.now() + err.info.retryAfterMs);
-    await this.store.egress.retryLater(name, seqs, Date.now() + delay, info);
+    await this.store.egress.retryLater(name, seqs, Date.now() + delay, info, attempts);
   }
 }

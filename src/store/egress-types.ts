@@ -47,6 +47,8 @@ export interface AttemptRecord {
   latencyMs?: number;
   outcome: AttemptOutcome;
   error?: string;
+  /** When the attempt was made (ISO); the time of recording when absent. */
+  at?: string;
 }
 
 export interface AttemptRow extends AttemptRecord {
@@ -102,9 +104,10 @@ export interface EgressStore {
    * with an expired lease), each with up to maxEvents of its open deliveries, leased until now + leaseMs.
    */
   claim(target: string, now: number, leaseMs: number, maxBatches: number, maxEvents: number): Promise<ClaimedBatch[]>;
-  settle(target: string, seqs: number[], state: 'done' | 'skipped' | 'dead', info: SettleInfo): Promise<void>;
-  /** Back to pending after a failed try: attempts + 1, due at nextAt. */
-  retryLater(target: string, seqs: number[], nextAt: number, info: SettleInfo): Promise<void>;
+  /** Final state for these deliveries, recorded together with the batch's attempts. */
+  settle(target: string, seqs: number[], state: 'done' | 'skipped' | 'dead', info: SettleInfo, attempts?: AttemptRecord[]): Promise<void>;
+  /** Back to pending after a failed try: attempts + 1, due at nextAt; records the attempts too. */
+  retryLater(target: string, seqs: number[], nextAt: number, info: SettleInfo, attempts?: AttemptRecord[]): Promise<void>;
   /** Back to pending without counting a try (shutdown). */
   release(target: string, seqs: number[]): Promise<void>;
   recordAttempts(rows: AttemptRecord[]): Promise<void>;

@@ -57,7 +57,9 @@ export async function startGateway(opts: GatewayOptions = {}): Promise<TestGatew
     source: { kind: 'secret', secret: TEST_SECRET, origin: 'env' }, clockToleranceSec: 60, ...opts.jwt,
   };
   const log = createLogger(process.env.TEST_LOG_LEVEL ?? 'silent');
+  const targets = opts.targets ? parseTargets(opts.targets, process.env, ['100ms', '200ms', '300ms']) : [];
   const app = buildApp({
+    targets,
     store, verifier: createVerifier(jwt, (jti) => store.isRevoked(jti)), log,
     maxBodyBytes: opts.maxBodyBytes ?? 1024 * 1024, maxResults: opts.maxResults ?? 1000,
   });
@@ -65,9 +67,7 @@ export async function startGateway(opts: GatewayOptions = {}): Promise<TestGatew
     const s = app.listen(0, '127.0.0.1', () => resolve(s));
   });
   const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
-  const worker = opts.targets
-    ? createWorker(store, parseTargets(opts.targets, process.env, ['100ms', '200ms', '300ms']), log, { pollMs: 50, ...opts.workerOptions })
-    : undefined;
+  const worker = targets.length ? createWorker(store, targets, log, { pollMs: 50, ...opts.workerOptions }) : undefined;
   if (worker && opts.startWorker) worker.start();
   const stop = async () => {
     await worker?.stop(2000);

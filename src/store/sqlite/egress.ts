@@ -33,7 +33,8 @@ function clip(s: string | undefined): string | null {
 export class SqliteEgressStore implements EgressStore {
   private readonly s;
 
-  constructor(private readonly db: Database.Database) {
+  /** `write` runs a function in the store's group commit: concurrent settles share one transaction. */
+  constructor(private readonly db: Database.Database, private readonly write: <T>(fn: () => T) => Promise<T>) {
     this.s = {
       cursor: db.prepare<[string], { last_seq: number }>('SELECT last_seq FROM target_cursors WHERE target = ?'),
       maxSeq: db.prepare<[], { m: number | null }>('SELECT MAX(seq) AS m FROM outbox'),
@@ -43,13 +44,18 @@ export class SqliteEgressStore implements EgressStore {
         'SELECT seq, aggregate, type FROM outbox WHERE tenant = ? AND seq > ? ORDER BY seq LIMIT ?'),
       insertDelivery: db.prepare(`INSERT OR IGNORE INTO deliveries (target, seq, tenant, aggregate, type, state, attempts,
         next_at, created, updated) VALUES (?, ?, ?, ?, ?, 'pending', 0, ?, ?, ?)`),
-      heads: db.prepare<[string, number, number, number], { aggregate: string; tenant: string }>(
+      // Heads: the oldest open delivery of each aggregate. Scanning pending rows in seq order and stopping at the
+      // limit keeps a claim's cost near the number of batches claimed, not the backlog.
+      heads: db.prepare<[string, number, number], { aggregate: string; tenant: string }>(
         `SELECT d.aggregate, d.tenant FROM deliveries d
-         WHERE d.target = ? AND d.state IN ('pending', 'in_flight')
-           AND d.seq = (SELECT MIN(x.seq) FROM deliveries x
-                        WHERE x.target = d.target AND x.aggregate = d.aggregate AND x.state IN ('pending', 'in_flight'))
-           AND ((d.state = 'pending' AND d.next_at <= ?) OR (d.state = 'in_flight' AND d.lease_until <= ?))
+         WHERE d.target = ? AND d.state = 'pending' AND d.next_at <= ?
+           AND NOT EXISTS (SELECT 1 FROM deliveries x WHERE x.target = d.target AND x.aggregate = d.aggregate
+                           AND x.state IN ('pending', 'in_flight') AND x.seq < d.seq)
          ORDER BY d.seq LIMIT ?`),
+      // Batches whose worker died: in flight with an expired lease.
+      expired: db.prepare<[string, number, number], { aggregate: string; tenant: string }>(
+        `SELECT DISTINCT d.aggregate, d.tenant FROM deliveries d
+         WHERE d.target = ? AND d.state = 'in_flight' AND d.lease_until <= ? LIMIT ?`),
       openOfAggregate: db.prepare<[string, string, number], { seq: number; type: EventType; payload: string; attempts: number; created: string }>(
         `SELECT d.seq, d.type, o.payload, d.attempts, o.created FROM deliveries d JOIN outbox o ON o.seq = d.seq
          WHERE d.target = ? AND d.aggregate = ? AND d.state IN ('pending', 'in_flight') ORDER BY d.seq LIMIT ?`),
@@ -96,7 +102,7 @@ export class SqliteEgressStore implements EgressStore {
 
   async ingest(target: string, tenant: string, types: readonly EventType[], limit: number): Promise<number> {
     const wanted = new Set(types);
-    return this.db.transaction(() => {
+    return this.write(() => {
       const from = this.s.cursor.get(target)?.last_seq ?? 0;
       const rows = this.s.newEvents.all(tenant, from, limit);
       const now = Date.now();
@@ -110,12 +116,13 @@ export class SqliteEgressStore implements EgressStore {
       const last = rows.length === limit ? rows[rows.length - 1].seq : (this.s.maxSeq.get()?.m ?? from);
       if (last > from) this.s.setCursor.run(target, last);
       return n;
-    })();
+    });
   }
 
   async claim(target: string, now: number, leaseMs: number, maxBatches: number, maxEvents: number): Promise<ClaimedBatch[]> {
-    return this.db.transaction(() => {
-      const heads = this.s.heads.all(target, now, now, maxBatches);
+    return this.write(() => {
+      const expired = this.s.expired.all(target, now, maxBatches);
+      const heads = [...expired, ...this.s.heads.all(target, now, maxBatches - expired.length)];
       const stamp = new Date(now).toISOString();
       const batches: ClaimedBatch[] = [];
       for (const h of heads) {
@@ -128,40 +135,44 @@ export class SqliteEgressStore implements EgressStore {
         });
       }
       return batches;
-    })();
+    });
   }
 
-  async settle(target: string, seqs: number[], state: 'done' | 'skipped' | 'dead', info: SettleInfo): Promise<void> {
+  async settle(target: string, seqs: number[], state: 'done' | 'skipped' | 'dead', info: SettleInfo, attempts: AttemptRecord[] = []): Promise<void> {
     const stamp = new Date().toISOString();
-    this.db.transaction(() => {
+    await this.write(() => {
       for (const seq of seqs) this.s.settle.run(state, info.status ?? null, clip(info.error), stamp, target, seq);
-    })();
+      this.insertAttempts(attempts, stamp);
+    });
   }
 
-  async retryLater(target: string, seqs: number[], nextAt: number, info: SettleInfo): Promise<void> {
+  async retryLater(target: string, seqs: number[], nextAt: number, info: SettleInfo, attempts: AttemptRecord[] = []): Promise<void> {
     const stamp = new Date().toISOString();
-    this.db.transaction(() => {
+    await this.write(() => {
       for (const seq of seqs) this.s.retry.run(nextAt, info.status ?? null, clip(info.error), stamp, target, seq);
-    })();
+      this.insertAttempts(attempts, stamp);
+    });
   }
 
   async release(target: string, seqs: number[]): Promise<void> {
     const stamp = new Date().toISOString();
-    this.db.transaction(() => {
+    await this.write(() => {
       for (const seq of seqs) this.s.release.run(stamp, target, seq);
-    })();
+    });
   }
 
   async recordAttempts(rows: AttemptRecord[]): Promise<void> {
-    const at = new Date().toISOString();
-    this.db.transaction(() => {
-      for (const r of rows) {
-        this.s.attempt.run({
-          target: r.target, aggregate: r.aggregate, firstSeq: r.firstSeq, lastSeq: r.lastSeq, at, request: r.request ?? null,
-          status: r.status ?? null, latencyMs: r.latencyMs ?? null, outcome: r.outcome, error: clip(r.error),
-        });
-      }
-    })();
+    await this.write(() => this.insertAttempts(rows, new Date().toISOString()));
+  }
+
+  private insertAttempts(rows: AttemptRecord[], at: string): void {
+    for (const r of rows) {
+      this.s.attempt.run({
+        target: r.target, aggregate: r.aggregate, firstSeq: r.firstSeq, lastSeq: r.lastSeq, at: r.at ?? at,
+        request: r.request ?? null, status: r.status ?? null, latencyMs: r.latencyMs ?? null, outcome: r.outcome,
+        error: clip(r.error),
+      });
+    }
   }
 
   async getLink(target: string, kind: LinkKind, scimId: string): Promise<LinkRow | undefined> {
@@ -170,11 +181,11 @@ export class SqliteEgressStore implements EgressStore {
   }
 
   async setLink(link: Omit<LinkRow, 'created'>): Promise<void> {
-    this.s.setLink.run({ ...link, created: new Date().toISOString() });
+    await this.write(() => this.s.setLink.run({ ...link, created: new Date().toISOString() }));
   }
 
   async removeLink(target: string, kind: LinkKind, scimId: string): Promise<boolean> {
-    return this.s.removeLink.run(target, kind, scimId).changes > 0;
+    return this.write(() => this.s.removeLink.run(target, kind, scimId).changes > 0);
   }
 
   async listLinks(target: string, kind?: LinkKind): Promise<LinkRow[]> {
@@ -211,12 +222,12 @@ export class SqliteEgressStore implements EgressStore {
   async replay(target: string, seqs?: number[]): Promise<number> {
     const now = Date.now();
     const stamp = new Date(now).toISOString();
-    return this.db.transaction(() => {
+    return this.write(() => {
       if (!seqs) return this.s.replayAll.run(now, stamp, target).changes;
       let n = 0;
       for (const seq of seqs) n += this.s.replayOne.run(now, stamp, target, seq).changes;
       return n;
-    })();
+    });
   }
 
   async stats(target: string): Promise<TargetStats> {

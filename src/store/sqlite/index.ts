@@ -71,9 +71,10 @@ export class SqliteStore implements Store {
   private prepared?: ReturnType<SqliteStore['prepare']>;
   private egressStore?: SqliteEgressStore;
   private readonly commitListeners = new Set<() => void>();
+  private eventsWritten = false;
 
   get egress(): SqliteEgressStore {
-    return (this.egressStore ??= new SqliteEgressStore(this.db));
+    return (this.egressStore ??= new SqliteEgressStore(this.db, (fn) => this.write(fn)));
   }
 
   onCommit(listener: () => void): () => void {
@@ -121,7 +122,11 @@ export class SqliteStore implements Store {
       return;
     }
     batch.forEach((item, i) => (results[i].ok ? item.resolve(results[i].value) : item.reject(results[i].value)));
-    if (results.some((r) => r.ok)) for (const l of this.commitListeners) l();
+    // Only commits that wrote change events wake the worker (its own bookkeeping commits must not).
+    if (this.eventsWritten) {
+      this.eventsWritten = false;
+      for (const l of this.commitListeners) l();
+    }
   }
   private get s() {
     return (this.prepared ??= this.prepare());
@@ -202,6 +207,7 @@ export class SqliteStore implements Store {
   // ---- events ---------------------------------------------------------------------------------------------
 
   private emit(tenant: string, events: ChangeEvent[], stamp: string): void {
+    if (events.length) this.eventsWritten = true;
     for (const e of events) this.s.insertEvent.run(tenant, e.aggregate, e.type, JSON.stringify(e.payload), stamp);
   }
 

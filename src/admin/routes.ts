@@ -1,0 +1,156 @@
+// The admin API: delivery targets with their health, deliveries and their attempts, replay of dead letters, and
+// links. Needs a token with scope "admin"; it sees only its tenant's targets unless its tenant claim is "*".
+import express, { type NextFunction, type Request, type Response, type Router } from 'express';
+import type { Logger } from 'pino';
+import { authenticate, requireScope } from '../auth/middleware';
+import type { Principal } from '../auth/principal';
+import type { TokenVerifier } from '../auth/verify';
+import type { TargetConfig } from '../egress/targets';
+import type { DeliveryState, LinkKind } from '../store/egress-types';
+import type { Store } from '../store/types';
+import { errorBody } from '../scim/errors';
+
+export interface AdminDeps {
+  store: Store;
+  verifier: TokenVerifier;
+  log: Logger;
+  targets: TargetConfig[];
+}
+
+const STATES: DeliveryState[] = ['pending', 'in_flight', 'done', 'skipped', 'dead'];
+const KINDS: LinkKind[] = ['group', 'user'];
+
+class AdminError extends Error {
+  constructor(readonly status: number, message: string) {
+    super(message);
+  }
+}
+
+function principal(res: Response): Principal {
+  return res.locals.principal as Principal;
+}
+
+/** The target, if it exists and the caller may see it; otherwise 404 (never reveals other tenants' targets). */
+function visibleTarget(deps: AdminDeps, res: Response, name: string): TargetConfig {
+  const p = principal(res);
+  const t = deps.targets.find((x) => x.name === name);
+  if (!t || (p.tenant !== '*' && p.tenant !== t.tenant)) throw new AdminError(404, `No target named "${name}"`);
+  return t;
+}
+
+function visibleTargets(deps: AdminDeps, res: Response): TargetConfig[] {
+  const p = principal(res);
+  return deps.targets.filter((t) => p.tenant === '*' || t.tenant === p.tenant);
+}
+
+function intParam(v: unknown, name: string, fallback: number, max = Number.MAX_SAFE_INTEGER): number {
+  if (v === undefined || v === '') return fallback;
+  if (typeof v !== 'string' || !/^\d+$/.test(v)) throw new AdminError(400, `${name} must be a non-negative integer`);
+  return Math.min(Number(v), max);
+}
+
+/** Target as shown: never its credential. */
+function describe(t: TargetConfig) {
+  return {
+    name: t.name, kind: t.kind, tenant: t.tenant, baseUrl: t.baseUrl, enabled: t.enabled, createGroups: t.createGroups,
+    groups: t.groups, timeoutMs: t.timeoutMs, retryScheduleMs: t.retrySchedule,
+  };
+}
+
+type Handler = (req: Request, res: Response) => Promise<unknown>;
+const wrap = (fn: Handler) => (req: Request, res: Response, next: NextFunction) => {
+  fn(req, res).then((body) => {
+    if (!res.headersSent) res.json(body);
+  }, next);
+};
+
+export function adminRouter(deps: AdminDeps): Router {
+  const r = express.Router();
+  r.use(authenticate(deps.verifier), requireScope('admin'));
+
+  r.get('/targets', wrap(async (_req, res) => {
+    const out = [];
+    for (const t of visibleTargets(deps, res)) out.push({ ...describe(t), health: await deps.store.egress.stats(t.name) });
+    return { targets: out };
+  }));
+
+  r.get('/targets/:target', wrap(async (req, res) => {
+    const t = visibleTarget(deps, res, String(req.params.target));
+    return { ...describe(t), health: await deps.store.egress.stats(t.name) };
+  }));
+
+  r.post('/targets/:target/replay', wrap(async (req, res) => {
+    const t = visibleTarget(deps, res, String(req.params.target));
+    return { replayed: await deps.store.egress.replay(t.name) };
+  }));
+
+  r.get('/deliveries', wrap(async (req, res) => {
+    const q = req.query as Record<string, string | undefined>;
+    const state = q.state as DeliveryState | undefined;
+    if (state !== undefined && !STATES.includes(state)) throw new AdminError(400, `state must be one of ${STATES.join(', ')}`);
+    const targets = q.target !== undefined ? [visibleTarget(deps, res, q.target)] : visibleTargets(deps, res);
+    const limit = intParam(q.limit, 'limit', 100, 1000);
+    const beforeSeq = q.beforeSeq !== undefined ? intParam(q.beforeSeq, 'beforeSeq', 0) : undefined;
+    const aggregate = q.group !== undefined ? `group:${q.group}` : q.user !== undefined ? `user:${q.user}` : undefined;
+    const rows = [];
+    for (const t of targets) rows.push(...(await deps.store.egress.listDeliveries({ target: t.name, state, aggregate, beforeSeq, limit })));
+    rows.sort((a, b) => b.seq - a.seq);
+    return { deliveries: rows.slice(0, limit) };
+  }));
+
+  r.get('/deliveries/:target/:seq', wrap(async (req, res) => {
+    const t = visibleTarget(deps, res, String(req.params.target));
+    const found = await deps.store.egress.getDelivery(t.name, intParam(req.params.seq, 'seq', 0));
+    if (!found) throw new AdminError(404, 'No such delivery');
+    return found;
+  }));
+
+  r.post('/deliveries/:target/:seq/replay', wrap(async (req, res) => {
+    const t = visibleTarget(deps, res, String(req.params.target));
+    const n = await deps.store.egress.replay(t.name, [intParam(req.params.seq, 'seq', 0)]);
+    if (n === 0) throw new AdminError(409, 'Only a dead, done or skipped delivery can be replayed');
+    return { replayed: n };
+  }));
+
+  r.get('/links/:target', wrap(async (req, res) => {
+    const t = visibleTarget(deps, res, String(req.params.target));
+    const kind = req.query.kind as LinkKind | undefined;
+    if (kind !== undefined && !KINDS.includes(kind)) throw new AdminError(400, 'kind must be group or user');
+    return { links: await deps.store.egress.listLinks(t.name, kind) };
+  }));
+
+  r.put('/links/:target/:kind/:scimId', wrap(async (req, res) => {
+    const t = visibleTarget(deps, res, String(req.params.target));
+    const kind = String(req.params.kind) as LinkKind;
+    if (!KINDS.includes(kind)) throw new AdminError(400, 'kind must be group or user');
+    const remoteId = (req.body as { remoteId?: unknown } | undefined)?.remoteId;
+    if ((typeof remoteId !== 'string' && typeof remoteId !== 'number') || String(remoteId) === '') {
+      throw new AdminError(400, 'body must be {"remoteId": "<the target\'s id>"}');
+    }
+    const link = { target: t.name, kind, scimId: String(req.params.scimId), tenant: t.tenant, remoteId: String(remoteId), source: 'admin' as const };
+    await deps.store.egress.setLink(link);
+    return { link };
+  }));
+
+  r.delete('/links/:target/:kind/:scimId', wrap(async (req, res) => {
+    const t = visibleTarget(deps, res, String(req.params.target));
+    const kind = String(req.params.kind) as LinkKind;
+    if (!KINDS.includes(kind)) throw new AdminError(400, 'kind must be group or user');
+    if (!(await deps.store.egress.removeLink(t.name, kind, String(req.params.scimId)))) throw new AdminError(404, 'No such link');
+    res.status(204).end();
+    return undefined;
+  }));
+
+  r.use((_req: Request, res: Response) => {
+    res.status(404).type('application/scim+json').json(errorBody(404, undefined, 'No such admin endpoint'));
+  });
+  r.use((err: unknown, _req: Request, res: Response, _next: NextFunction) => {
+    if (err instanceof AdminError) {
+      res.status(err.status).type('application/scim+json').json(errorBody(err.status, undefined, err.message));
+      return;
+    }
+    deps.log.error({ err }, 'admin request failed');
+    res.status(500).type('application/scim+json').json(errorBody(500, undefined, 'The server could not complete the request; it has been logged.'));
+  });
+  return r;
+}
