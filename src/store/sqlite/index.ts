@@ -43,6 +43,11 @@ function toGroup(r: GroupRow): GroupRecord {
  * By code, not instanceof Error: better-sqlite3 registers its SqliteError class once per process, so an error may
  * come from another realm (e.g. a jest worker running several test files) and fail `instanceof Error`.
  */
+/** Ids in key order: inserting in index order keeps B-tree writes local; duplicates are dropped. */
+function uniqueSorted(ids: string[]): string[] {
+  return ids.length < 2 ? ids : [...new Set(ids)].sort();
+}
+
 function isUniqueViolation(e: unknown): boolean {
   return typeof e === 'object' && e !== null && (e as { code?: unknown }).code === 'SQLITE_CONSTRAINT_UNIQUE';
 }
@@ -163,7 +168,7 @@ export class SqliteStore implements Store {
       deleteGroup: db.prepare<[string, string]>('DELETE FROM groups WHERE tenant = ? AND id = ?'),
       // Set operations over a JSON array of ids: one statement each, cost follows the ids named, not the group.
       missingUsers: db.prepare<[string, string], { value: string }>(
-        `SELECT DISTINCT j.value AS value FROM json_each(?) j
+        `SELECT j.value AS value FROM json_each(?) j
          WHERE NOT EXISTS (SELECT 1 FROM users u WHERE u.tenant = ? AND u.id = j.value)`),
       addMembers: db.prepare<[string, string, string, string], { member_id: string }>(
         `INSERT OR IGNORE INTO group_members (tenant, group_id, member_id, added)
@@ -334,7 +339,7 @@ export class SqliteStore implements Store {
   /** Member values that name no user of the tenant; cost follows the number of values. */
   private missingUsers(tenant: string, ids: string[]): string[] {
     if (ids.length === 0) return [];
-    return this.s.missingUsers.all(JSON.stringify(ids), tenant).map((r) => r.value);
+    return this.s.missingUsers.all(JSON.stringify(uniqueSorted(ids)), tenant).map((r) => r.value);
   }
 
   private requireUsers(tenant: string, ids: string[]): void {
@@ -344,10 +349,18 @@ export class SqliteStore implements Store {
     }
   }
 
-  /** Inserts the ids not yet members; returns those actually added (already-present ones are no-ops). */
+  /**
+   * Inserts the ids not yet members; returns those actually added (already-present ones are no-ops). The foreign
+   * key to users (same tenant) rejects unknown ids; only then do we look up which ones, to name them.
+   */
   private addMembers(tenant: string, groupId: string, ids: string[], stamp: string): string[] {
     if (ids.length === 0) return [];
-    return this.s.addMembers.all(tenant, groupId, stamp, JSON.stringify(ids)).map((r) => r.member_id);
+    try {
+      return this.s.addMembers.all(tenant, groupId, stamp, JSON.stringify(uniqueSorted(ids))).map((r) => r.member_id);
+    } catch (e) {
+      if ((e as { code?: string }).code === 'SQLITE_CONSTRAINT_FOREIGNKEY') this.requireUsers(tenant, ids);
+      throw e;
+    }
   }
 
   private memberEvents(groupId: string, added: string[], removed: string[]): ChangeEvent[] {
@@ -369,7 +382,6 @@ export class SqliteStore implements Store {
     const id = randomUUID();
     const stamp = now();
     return this.write(() => {
-      this.requireUsers(tenant, memberIds);
       this.s.insertGroup.run(this.groupParams(tenant, id, input, stamp));
       const added = this.addMembers(tenant, id, memberIds, stamp);
       this.emit(tenant, [
@@ -416,7 +428,6 @@ export class SqliteStore implements Store {
       const noteRemoved = (ids: string[]) => ids.forEach((m) => (added.delete(m) || removed.add(m)));
       for (const op of change.members) {
         if (op.op === 'add') {
-          this.requireUsers(tenant, op.ids);
           noteAdded(this.addMembers(tenant, id, op.ids, stamp));
         } else if (op.op === 'remove') {
           if (op.ids.length) noteRemoved(this.s.removeMembers.all(tenant, id, JSON.stringify(op.ids)).map((r) => r.member_id));
