@@ -121,7 +121,7 @@ export async function call(
     recorder.record({ request: request_, status, latencyMs, outcome: 'success' });
     return result;
   }
-  const body = truncate(text);
+  const body = truncate(redactSecrets(text, auth));
   if (status >= 300 && status < 400) {
     recorder.record({ request: request_, status, latencyMs, outcome: 'permanent', error: 'redirects are not followed' });
     throw permanent(`${request_} answered a redirect (${status}); redirects are not followed`, { status, body });
@@ -133,6 +133,22 @@ export async function call(
   }
   recorder.record({ request: request_, status, latencyMs, outcome: 'permanent', error: body });
   throw permanent(`${request_} answered ${status}`, { status, body });
+}
+
+/**
+ * A target may echo our credential back in an error body; that body is stored with the dead letter, so every
+ * form of the credential (the header value, and the token after its scheme) is cut out first.
+ */
+export function redactSecrets(text: string, auth: Record<string, string>): string {
+  const secrets = new Set<string>();
+  for (const v of Object.values(auth)) {
+    for (const candidate of [v, v.split(' ').pop() ?? '', v.split('=').pop() ?? '']) {
+      if (candidate.length >= 6) secrets.add(candidate);
+    }
+  }
+  let out = text;
+  for (const secret of [...secrets].sort((a, b) => b.length - a.length)) out = out.split(secret).join('[redacted]');
+  return out;
 }
 
 function networkReason(e: unknown): string {

@@ -6,7 +6,7 @@ import type { Logger } from 'pino';
 import type { AttemptRecord, ClaimedBatch } from '../store/egress-types';
 import type { Store } from '../store/types';
 import type { Connector, DeliveryContext } from './connector';
-import { DeliveryError } from './errors';
+import { DeliveryError, retry } from './errors';
 import { call, type CallRecorder } from './http';
 import { noMetrics, type EgressMetrics } from './metrics';
 import { retryDelay } from './retry';
@@ -113,9 +113,10 @@ export class DeliveryWorker {
   private async tick(): Promise<void> {
     this.ticking = true;
     try {
-      const now = Date.now();
       for (const t of this.targets) {
         await this.store.egress.ingest(t.config.name, t.config.tenant, t.connector.types, 5000);
+        // Read the clock after ingest, so what was just taken in is due in this pass.
+        const now = Date.now();
         if (t.pausedUntil > now) continue;
         const room = this.concurrency - t.inFlight;
         if (room <= 0) continue;
@@ -162,7 +163,12 @@ export class DeliveryWorker {
       batch,
       store: this.store,
       log: this.log,
-      call: (spec) => call(t.config.baseUrl, t.connector.authHeaders(), t.config.timeoutMs, spec, recorder),
+      call: (spec) => {
+        // A rate limit seen earlier in this batch holds its later calls too.
+        const wait = t.pausedUntil - Date.now();
+        if (wait > 0) return Promise.reject(retry('the target asked us to wait (rate limit)', { retryAfterMs: wait }));
+        return call(t.config.baseUrl, t.connector.authHeaders(), t.config.timeoutMs, spec, recorder);
+      },
       noteSkip: (reason) => {
         skips.push(reason);
         attempts.push({ ...span, outcome: 'skip', error: reason, at: new Date().toISOString() });

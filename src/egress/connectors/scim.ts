@@ -1,7 +1,40 @@
-// placeholder until the scim connector lands (see issue 4)
-import type { Connector } from '../connector';
+// Downstream SCIM 2.0 targets: group changes replayed onto another SCIM service provider. `baseUrl` is the SCIM
+// base URL (e.g. https://host/api/scim/v2); every call carries `Authorization: Bearer <credential>` (RFC 7644 §2;
+// DronaHQ: "Bearer <SCIM Auth Token>"). `options.dialect` picks the calls: 'rfc7644' (default, scim-rfc7644.ts) or
+// 'dronahq' (DronaHQ's bare-members PATCH and userEmail filter, scim-dronahq.ts). The flow (links, user lookup,
+// coalescing, skips) is the shared one in group-sync.ts.
+import { GROUP_EVENTS, type Connector, type DeliveryContext } from '../connector';
+import { deliverGroupBatch } from '../group-sync';
 import type { TargetConfig } from '../targets';
+import { dronahqApi } from './scim-dronahq';
+import { rfc7644Api } from './scim-rfc7644';
 
-export function scimConnector(_target: TargetConfig): Connector {
-  throw new Error('the scim connector is not built yet');
+export type ScimDialect = 'rfc7644' | 'dronahq';
+
+export function scimDialect(target: TargetConfig): ScimDialect {
+  return target.options.dialect === 'dronahq' ? 'dronahq' : 'rfc7644';
+}
+
+/** RFC 7644 §3.1/§8.1: SCIM's media type, with plain JSON accepted too. DronaHQ's docs show plain JSON (the default). */
+function withScimMediaType(ctx: DeliveryContext): DeliveryContext {
+  return {
+    ...ctx,
+    call: (spec) => ctx.call({
+      ...spec,
+      headers: {
+        accept: 'application/scim+json, application/json',
+        ...(spec.body !== undefined || spec.rawBody !== undefined ? { 'content-type': 'application/scim+json' } : {}),
+        ...spec.headers,
+      },
+    }),
+  };
+}
+
+export function scimConnector(target: TargetConfig): Connector {
+  const dronahq = scimDialect(target) === 'dronahq';
+  return {
+    types: GROUP_EVENTS,
+    authHeaders: () => ({ authorization: `Bearer ${target.credential}` }),
+    deliver: (ctx) => (dronahq ? deliverGroupBatch(ctx, dronahqApi) : deliverGroupBatch(withScimMediaType(ctx), rfc7644Api)),
+  };
 }
