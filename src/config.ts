@@ -12,12 +12,20 @@ export class ConfigError extends Error {
 
 export type SqliteSynchronous = 'OFF' | 'NORMAL' | 'FULL' | 'EXTRA';
 
-export interface DatabaseConfig {
+export interface SqliteDatabaseConfig {
   kind: 'sqlite';
   /** Absolute or cwd-relative path of the SQLite file; ':memory:' for tests that want it. */
   file: string;
   synchronous: SqliteSynchronous;
 }
+
+export interface PostgresDatabaseConfig {
+  kind: 'postgres';
+  /** postgres:// or postgresql:// URL as given (may carry a password: print it only through redactUrl). */
+  url: string;
+}
+
+export type DatabaseConfig = SqliteDatabaseConfig | PostgresDatabaseConfig;
 
 /** Where verification keys come from. Exactly one source, or none (a generated secret is used). */
 export type JwtKeySource =
@@ -52,6 +60,8 @@ export interface Config {
   workerInProcess: boolean;
   /** Default retry schedule for targets that do not set their own. */
   retrySchedule?: string[];
+  /** How long a claimed delivery batch stays leased (WORKER_LEASE_MS); the worker's default when unset. */
+  workerLeaseMs?: number;
 }
 
 type Env = Record<string, string | undefined>;
@@ -99,10 +109,15 @@ export function parseDatabaseUrl(raw: string | undefined, synchronousRaw: string
     const file = m[1];
     return { kind: 'sqlite', file: file === ':memory:' ? file : path.resolve(file), synchronous: sync as SqliteSynchronous };
   }
-  if (/^postgres(ql)?:\/\//.test(value)) {
-    throw new ConfigError('DATABASE_URL', 'PostgreSQL is not supported by this version yet; use sqlite:<path>');
+  if (/^postgres(ql)?:\/\//i.test(value)) {
+    try {
+      new URL(value);
+    } catch {
+      throw new ConfigError('DATABASE_URL', `not a valid PostgreSQL URL: "${redactUrl(value)}"`);
+    }
+    return { kind: 'postgres', url: value };
   }
-  throw new ConfigError('DATABASE_URL', `expected sqlite:<path>, got "${redactUrl(value)}"`);
+  throw new ConfigError('DATABASE_URL', `expected sqlite:<path> or postgres://…, got "${redactUrl(value)}"`);
 }
 
 /** Hide a password in a URL before it appears in a message. */
@@ -184,5 +199,6 @@ export function loadConfig(env: Env = process.env): Config {
     targetsFile: env.TARGETS_FILE || undefined,
     workerInProcess: boolVar(env, 'WORKER_IN_PROCESS', true),
     retrySchedule,
+    workerLeaseMs: env.WORKER_LEASE_MS ? intVar(env, 'WORKER_LEASE_MS', 0, 1000, 86_400_000) : undefined,
   };
 }

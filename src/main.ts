@@ -47,6 +47,10 @@ if (require.main === module) {
     process.once('SIGTERM', stop);
     process.once('SIGINT', stop);
   }, (e: unknown) => {
+    if (e instanceof ConfigError) {
+      process.stderr.write(`scimbridge: invalid configuration: ${e.message}\n`);
+      process.exit(2);
+    }
     process.stderr.write(`scimbridge: failed to start: ${e instanceof Error ? e.message : String(e)}\n`);
     process.exit(1);
   });

@@ -5,6 +5,7 @@ import { createVerifier, type TokenVerifier } from './auth/verify';
 import type { Config, JwtConfig } from './config';
 import { createWorker, type DeliveryWorker } from './egress';
 import { loadTargetsFile, type TargetConfig } from './egress/targets';
+import { PostgresStore } from './store/postgres';
 import { SqliteStore } from './store/sqlite';
 import type { Store } from './store/types';
 
@@ -22,20 +23,28 @@ export function loadTargets(config: Config): TargetConfig[] {
 
 export function startWorker(config: Config, rt: Runtime, log: Logger, targets: TargetConfig[]): DeliveryWorker | undefined {
   if (!targets.length) return undefined;
-  const worker = createWorker(rt.store, targets, log);
+  const worker = createWorker(rt.store, targets, log, { leaseMs: config.workerLeaseMs });
   worker.start();
   log.info({ targets: targets.map((t) => `${t.name} (${t.kind}, tenant ${t.tenant})`) }, 'delivery worker started');
   return worker;
 }
 
-export function openStore(config: Config): Store {
-  return new SqliteStore(config.database);
+export function openStore(config: Config, log?: Logger): Store {
+  const db = config.database;
+  if (db.kind === 'postgres') {
+    // Never log the URL itself: it may carry a password (redactUrl).
+    return new PostgresStore(db, { onPoolError: (e) => log?.warn({ err: e.message }, 'PostgreSQL connection lost (pool)') });
+  }
+  return new SqliteStore(db);
 }
 
 export async function openRuntime(config: Config, log: Logger, opts: { migrate?: boolean } = {}): Promise<Runtime> {
-  const store = openStore(config);
+  const store = openStore(config, log);
   const migrated = opts.migrate === false ? [] : await store.migrate();
-  const jwt = await resolveKeySource(config.jwt, { sqliteFile: config.database.file, logger: log });
+  const jwt = await resolveKeySource(config.jwt, {
+    // The generated-secret file sits beside a SQLite database; with PostgreSQL there is no such place.
+    sqliteFile: config.database.kind === 'sqlite' ? config.database.file : undefined, logger: log,
+  });
   const verifier = createVerifier(jwt, (jti) => store.isRevoked(jti));
   return { store, jwt, verifier, migrated };
 }

@@ -107,7 +107,9 @@ export function adminRouter(deps: AdminDeps): Router {
 
   r.post('/deliveries/:target/:seq/replay', wrap(async (req, res) => {
     const t = visibleTarget(deps, res, String(req.params.target));
-    const n = await deps.store.egress.replay(t.name, [intParam(req.params.seq, 'seq', 0)]);
+    const seq = intParam(req.params.seq, 'seq', 0);
+    const n = await deps.store.egress.replay(t.name, [seq]);
+    if (n === 0 && !(await deps.store.egress.getDelivery(t.name, seq))) throw new AdminError(404, 'No such delivery');
     if (n === 0) throw new AdminError(409, 'Only a dead, done or skipped delivery can be replayed');
     return { replayed: n };
   }));

@@ -5,7 +5,13 @@ export class DeliveryError extends Error {
   constructor(
     readonly kind: DeliveryErrorKind,
     message: string,
-    readonly info: { status?: number; body?: string; retryAfterMs?: number; completed?: number[] } = {},
+    readonly info: {
+      status?: number; body?: string; retryAfterMs?: number;
+      /** Events of the batch that were delivered before the failure. */
+      completed?: number[];
+      /** The events the failure is about; the batch's others were not attempted and go back to the queue. */
+      only?: number[];
+    } = {},
   ) {
     super(message);
     this.name = 'DeliveryError';

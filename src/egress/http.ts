@@ -64,7 +64,8 @@ function toHeaders(raw: Record<string, string | string[] | undefined>): Headers 
 export async function call(
   baseUrl: string, auth: Record<string, string>, timeoutMs: number, spec: CallSpec, recorder: CallRecorder,
 ): Promise<CallResult> {
-  const request_ = `${spec.method} ${pathOnly(spec.path)}`;
+  // Recorded relative to the target's base URL ("/" for the base itself, e.g. a webhook).
+  const request_ = `${spec.method} ${pathOnly(spec.path) || '/'}`;
   const started = performance.now();
   let status: number;
   let rawHeaders: Record<string, string | string[] | undefined>;

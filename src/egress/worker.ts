@@ -176,15 +176,25 @@ export class DeliveryWorker {
       completed: (done) => done.forEach((s) => completed.add(s)),
     };
     const started = Date.now();
+    // Renew the lease while delivering, so a long batch is never claimed by another worker mid-way.
+    const renew = setInterval(() => {
+      this.store.egress.extendLease(t.config.name, seqs, Date.now() + this.leaseMs).catch(() => undefined);
+    }, Math.max(1000, Math.floor(this.leaseMs / 3)));
+    renew.unref?.();
     try {
       await t.connector.deliver(ctx);
     } catch (e) {
       const err = e instanceof DeliveryError ? e : new DeliveryError('retry', `connector failed: ${(e as Error).message}`);
       for (const s of err.info.completed ?? []) completed.add(s);
       const rest = seqs.filter((s) => !completed.has(s));
-      if (completed.size) await this.store.egress.settle(t.config.name, [...completed], 'done', {}, rest.length ? [] : attempts);
-      if (rest.length) await this.failed(t, batch, rest, err, attempts);
+      const failing = err.info.only ? rest.filter((s) => err.info.only!.includes(s)) : rest;
+      const untried = rest.filter((s) => !failing.includes(s));
+      if (completed.size) await this.store.egress.settle(t.config.name, [...completed], 'done', {}, failing.length ? [] : attempts);
+      if (untried.length) await this.store.egress.release(t.config.name, untried);
+      if (failing.length) await this.failed(t, batch, failing, err, attempts);
       return;
+    } finally {
+      clearInterval(renew);
     }
     // Done, with the attempts (and any member skips) recorded in the same transaction.
     await this.store.egress.settle(t.config.name, seqs, 'done', { error: skips.length ? skips.join('; ') : undefined }, attempts);

@@ -108,6 +108,8 @@ export interface EgressStore {
   settle(target: string, seqs: number[], state: 'done' | 'skipped' | 'dead', info: SettleInfo, attempts?: AttemptRecord[]): Promise<void>;
   /** Back to pending after a failed try: attempts + 1, due at nextAt; records the attempts too. */
   retryLater(target: string, seqs: number[], nextAt: number, info: SettleInfo, attempts?: AttemptRecord[]): Promise<void>;
+  /** Keeps a long-running batch leased (the worker renews while it delivers). */
+  extendLease(target: string, seqs: number[], until: number): Promise<void>;
   /** Back to pending without counting a try (shutdown). */
   release(target: string, seqs: number[]): Promise<void>;
   recordAttempts(rows: AttemptRecord[]): Promise<void>;

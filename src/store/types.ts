@@ -1,4 +1,4 @@
-// The one store interface. SQLite implements it now; PostgreSQL later. All SQL lives behind it.
+// The one store interface, implemented for SQLite and PostgreSQL. All SQL lives behind it.
 import type { EgressStore } from './egress-types';
 import type { Filter } from './filter';
 
@@ -93,7 +93,7 @@ export interface Actor {
 }
 
 export interface Store {
-  readonly kind: 'sqlite';
+  readonly kind: 'sqlite' | 'postgres';
   /** Deliveries, attempts and links (egress). */
   readonly egress: EgressStore;
   /** Calls back after each commit that wrote change events (wakes the delivery worker). */

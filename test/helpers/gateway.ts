@@ -1,6 +1,7 @@
 // A real gateway for tests: its own SQLite file in a temp dir, a listening HTTP server on 127.0.0.1, and
-// tokens minted with the same secret it verifies with.
-import { mkdtempSync, rmSync } from 'node:fs';
+// tokens minted with the same secret it verifies with. With TEST_DATABASE=postgres each gateway gets a fresh
+// PostgreSQL database instead (created on TEST_PG_URL's server, dropped by close()).
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import type { Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import os from 'node:os';
@@ -11,6 +12,8 @@ import type { JwtConfig } from '../../src/config';
 import { createLogger } from '../../src/log';
 import { buildApp } from '../../src/server';
 import { SqliteStore } from '../../src/store/sqlite';
+import { PostgresStore } from '../../src/store/postgres';
+import { createTestDatabase, dropTestDatabase, onPostgres, testDatabaseUrl } from './postgres';
 import { createWorker, type DeliveryWorker } from '../../src/egress';
 import { parseTargets } from '../../src/egress/targets';
 import type { WorkerOptions } from '../../src/egress/worker';
@@ -24,7 +27,13 @@ export interface TestGateway {
   sso: string;
   dir: string;
   dbFile: string;
+  /**
+   * Typed as the SQLite store so tests can reach `store.db`; with TEST_DATABASE=postgres it is a PostgresStore
+   * (no `db`): tests that use `store.db` are wrapped in `sqliteOnly` (test/helpers/postgres.ts).
+   */
   store: SqliteStore;
+  /** With TEST_DATABASE=postgres: the gateway's own database (kept by restart, dropped by close). */
+  pgDatabase?: string;
   jwt: JwtConfig;
   /** The delivery worker when targets were given (not started unless startWorker: true; tests call drain()). */
   worker?: DeliveryWorker;
@@ -46,12 +55,22 @@ export interface GatewayOptions {
   maxBodyBytes?: number;
   maxResults?: number;
   jwt?: Partial<JwtConfig>;
+  /** Reuse this PostgreSQL database (restart); a fresh one is created when unset. */
+  pgDatabase?: string;
 }
 
 export async function startGateway(opts: GatewayOptions = {}): Promise<TestGateway> {
   const dir = opts.dir ?? mkdtempSync(path.join(os.tmpdir(), 'scimbridge-test-'));
   const dbFile = path.join(dir, 'scimbridge.db');
-  const store = new SqliteStore({ kind: 'sqlite', file: dbFile, synchronous: 'NORMAL' });
+  // A gateway started on an existing dir gets that dir's database back, as with SQLite's file in the dir.
+  const pgMarker = path.join(dir, 'pg-database');
+  const pgDatabase = onPostgres
+    ? (opts.pgDatabase ?? (existsSync(pgMarker) ? readFileSync(pgMarker, 'utf8').trim() : await createTestDatabase()))
+    : undefined;
+  if (pgDatabase) writeFileSync(pgMarker, pgDatabase);
+  const store = pgDatabase
+    ? new PostgresStore({ kind: 'postgres', url: testDatabaseUrl(pgDatabase) }) as unknown as SqliteStore
+    : new SqliteStore({ kind: 'sqlite', file: dbFile, synchronous: 'NORMAL' });
   await store.migrate();
   const jwt: JwtConfig = {
     source: { kind: 'secret', secret: TEST_SECRET, origin: 'env' }, clockToleranceSec: 60, ...opts.jwt,
@@ -76,16 +95,17 @@ export async function startGateway(opts: GatewayOptions = {}): Promise<TestGatew
     await store.close();
   };
   const gw: TestGateway = {
-    url, api: `${url}/api/scim/v2`, sso: `${url}/sso/scim/v2`, dir, dbFile, store, jwt, worker,
+    url, api: `${url}/api/scim/v2`, sso: `${url}/sso/scim/v2`, dir, dbFile, store, pgDatabase, jwt, worker,
     token: async (tenant = 'default', scope?: string) => (await mintToken(jwt, { tenant, scope, ttlSeconds: 3600 })).token,
     stop,
     restart: async () => {
       await stop();
-      return startGateway({ ...opts, dir });
+      return startGateway({ ...opts, dir, pgDatabase });
     },
     close: async () => {
       await stop();
       rmSync(dir, { recursive: true, force: true });
+      if (pgDatabase) await dropTestDatabase(pgDatabase);
     },
   };
   return gw;

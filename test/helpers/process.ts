@@ -13,6 +13,7 @@ export const CLI_JS = path.join(ROOT, 'dist/src/cli.js');
 const CONFIG_VARS = [
   'PORT', 'HOST', 'DATABASE_URL', 'SQLITE_SYNCHRONOUS', 'LOG_LEVEL', 'MAX_BODY_BYTES', 'MAX_RESULTS', 'PUBLIC_URL',
   'JWT_SECRET', 'JWT_PUBLIC_KEY', 'JWT_PUBLIC_KEY_FILE', 'JWT_JWKS_URL', 'JWT_PRIVATE_KEY_FILE', 'JWT_ISSUER', 'JWT_AUDIENCE',
+  'TARGETS_FILE', 'WORKER_IN_PROCESS', 'RETRY_SCHEDULE', 'WORKER_LEASE_MS',
 ];
 
 export type EnvOverrides = Record<string, string | undefined>;
@@ -225,4 +226,27 @@ export function jwtPayload(token: string): Record<string, unknown> {
   const parts = token.split('.');
   if (parts.length !== 3) throw new Error(`not a compact JWS: ${token}`);
   return JSON.parse(Buffer.from(parts[1], 'base64url').toString('utf8'));
+}
+
+/** Runs a query on a server's SQLite file from outside the server (a second connection, WAL). */
+export function querySqlite<T>(dir: string, sql: string, ...params: unknown[]): T[] {
+  // eslint-disable-next-line @typescript-eslint/no-require-imports
+  const Database = require('better-sqlite3') as typeof import('better-sqlite3');
+  const db = new Database(path.join(dir, 'db.sqlite'), { fileMustExist: true });
+  try {
+    db.pragma('busy_timeout = 5000');
+    return db.prepare(sql).all(...params) as T[];
+  } finally {
+    db.close();
+  }
+}
+
+/** Polls until `check` holds, or throws naming what it waited for. */
+export async function waitFor(what: string, check: () => boolean | Promise<boolean>, timeoutMs = 15_000): Promise<void> {
+  const end = Date.now() + timeoutMs;
+  while (Date.now() < end) {
+    if (await check()) return;
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  throw new Error(`timed out waiting for ${what}`);
 }

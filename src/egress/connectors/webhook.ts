@@ -5,6 +5,7 @@ import { createHmac } from 'node:crypto';
 import type { Connector, DeliveryContext } from '../connector';
 import { ALL_EVENTS } from '../connector';
 import type { TargetConfig } from '../targets';
+import { DeliveryError } from '../errors';
 
 export function webhookSignature(secret: string, body: string, t: number): string {
   return `t=${t},v1=${createHmac('sha256', secret).update(`${t}.${body}`).digest('hex')}`;
@@ -18,10 +19,16 @@ export function webhookConnector(target: TargetConfig): Connector {
       for (const e of ctx.batch.events) {
         const body = JSON.stringify({ id: `${ctx.batch.tenant}:${e.seq}`, type: e.type, tenant: ctx.batch.tenant, occurredAt: e.occurredAt, data: e.payload });
         const t = Math.floor(Date.now() / 1000);
-        await ctx.call({
-          method: 'POST', path: '', rawBody: body,
-          headers: { 'scimbridge-signature': webhookSignature(target.credential, body, t), 'scimbridge-event-id': `${ctx.batch.tenant}:${e.seq}` },
-        });
+        try {
+          await ctx.call({
+            method: 'POST', path: '', rawBody: body,
+            headers: { 'scimbridge-signature': webhookSignature(target.credential, body, t), 'scimbridge-event-id': `${ctx.batch.tenant}:${e.seq}` },
+          });
+        } catch (err) {
+          // The failure is this event's; later events of the batch were not tried and stay queued behind it.
+          if (err instanceof DeliveryError) throw new DeliveryError(err.kind, err.message, { ...err.info, only: [e.seq] });
+          throw err;
+        }
         ctx.completed([e.seq]);
       }
     },

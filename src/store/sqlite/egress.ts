@@ -4,31 +4,8 @@ import type {
   AttemptRecord, AttemptRow, ClaimedBatch, DeliveryQuery, DeliveryRow, DeliveryState, EgressStore, LinkKind,
   LinkRow, SettleInfo, TargetStats,
 } from '../egress-types';
+import { clip, toDelivery, toLink, type DRow, type LRow } from '../egress-rows';
 import type { EventType } from '../events';
-
-interface DRow {
-  target: string; seq: number; tenant: string; aggregate: string; type: EventType; state: DeliveryState;
-  attempts: number; next_at: number; last_status: number | null; last_error: string | null; created: string; updated: string;
-}
-
-function toDelivery(r: DRow): DeliveryRow {
-  return {
-    target: r.target, seq: r.seq, tenant: r.tenant, aggregate: r.aggregate, type: r.type, state: r.state,
-    attempts: r.attempts, nextAt: r.next_at, lastStatus: r.last_status ?? undefined, lastError: r.last_error ?? undefined,
-    created: r.created, updated: r.updated,
-  };
-}
-
-interface LRow { target: string; kind: LinkKind; scim_id: string; tenant: string; remote_id: string; source: LinkRow['source']; created: string }
-function toLink(r: LRow): LinkRow {
-  return { target: r.target, kind: r.kind, scimId: r.scim_id, tenant: r.tenant, remoteId: r.remote_id, source: r.source, created: r.created };
-}
-
-const ERROR_LIMIT = 2000;
-function clip(s: string | undefined): string | null {
-  if (s === undefined) return null;
-  return s.length > ERROR_LIMIT ? `${s.slice(0, ERROR_LIMIT)}…` : s;
-}
 
 export class SqliteEgressStore implements EgressStore {
   private readonly s;
@@ -68,6 +45,8 @@ export class SqliteEgressStore implements EgressStore {
       retry: db.prepare<[number, number | null, string | null, string, string, number]>(
         `UPDATE deliveries SET state = 'pending', attempts = attempts + 1, next_at = ?, lease_until = NULL,
          last_status = ?, last_error = ?, updated = ? WHERE target = ? AND seq = ?`),
+      extend: db.prepare<[number, string, number]>(
+        `UPDATE deliveries SET lease_until = ? WHERE target = ? AND seq = ? AND state = 'in_flight'`),
       release: db.prepare<[string, string, number]>(
         `UPDATE deliveries SET state = 'pending', lease_until = NULL, updated = ? WHERE target = ? AND seq = ? AND state = 'in_flight'`),
       attempt: db.prepare(`INSERT INTO delivery_attempts (target, aggregate, first_seq, last_seq, at, request, status,
@@ -151,6 +130,12 @@ export class SqliteEgressStore implements EgressStore {
     await this.write(() => {
       for (const seq of seqs) this.s.retry.run(nextAt, info.status ?? null, clip(info.error), stamp, target, seq);
       this.insertAttempts(attempts, stamp);
+    });
+  }
+
+  async extendLease(target: string, seqs: number[], until: number): Promise<void> {
+    await this.write(() => {
+      for (const seq of seqs) this.s.extend.run(until, target, seq);
     });
   }
 

@@ -1,55 +1,12 @@
 // Filter tree → SQLite WHERE fragment with bound parameters. Every predicate yields 0 or 1, never NULL, so
 // `not (...)` means what a SCIM client expects for absent attributes.
 import type { CompareOp, Field, Filter, Scalar } from '../filter';
+import { COLLECTION_COLUMNS, COLLECTION_FROM, COLUMNS, MAX_CHAR, type ColumnInfo, type Resource } from '../sql-columns';
 
 export interface SqlFragment {
   sql: string;
   params: unknown[];
 }
-
-type Resource = 'users' | 'groups';
-
-interface ColumnInfo {
-  /** SQL expression for the value as stored. */
-  expr: string;
-  /** SQL expression for the value lowercased (caseExact: false comparisons). */
-  lc: string;
-  nullable: boolean;
-}
-
-/** Largest code point: a prefix range [p, p + MAX) holds exactly the strings that start with p. */
-const MAX_CHAR = String.fromCodePoint(0x10ffff);
-
-const COLUMNS: Record<Resource, Record<string, ColumnInfo>> = {
-  users: {
-    id: { expr: 'u.id', lc: 'u.id', nullable: false },
-    userName: { expr: 'u.user_name', lc: 'u.user_name_lc', nullable: false },
-    displayName: { expr: 'u.display_name', lc: 'u.display_name_lc', nullable: true },
-    externalId: { expr: 'u.external_id', lc: 'lower(u.external_id)', nullable: true },
-    active: { expr: 'u.active', lc: 'u.active', nullable: false },
-    'meta.created': { expr: 'u.created', lc: 'u.created', nullable: false },
-    'meta.lastModified': { expr: 'u.modified', lc: 'u.modified', nullable: false },
-  },
-  groups: {
-    id: { expr: 'g.id', lc: 'g.id', nullable: false },
-    displayName: { expr: 'g.display_name', lc: 'g.display_name_lc', nullable: false },
-    externalId: { expr: 'g.external_id', lc: 'lower(g.external_id)', nullable: true },
-    'meta.created': { expr: 'g.created', lc: 'g.created', nullable: false },
-    'meta.lastModified': { expr: 'g.modified', lc: 'g.modified', nullable: false },
-  },
-};
-
-const COLLECTION_COLUMNS: Record<string, ColumnInfo> = {
-  'emails.value': { expr: 'e.value', lc: 'e.value_lc', nullable: false },
-  'emails.type': { expr: 'e.type', lc: 'lower(e.type)', nullable: true },
-  'emails.primary': { expr: 'e.is_primary', lc: 'e.is_primary', nullable: false },
-  'members.value': { expr: 'm.member_id', lc: 'm.member_id', nullable: false },
-};
-
-const COLLECTION_FROM = {
-  emails: 'SELECT 1 FROM user_emails e WHERE e.tenant = u.tenant AND e.user_id = u.id',
-  members: 'SELECT 1 FROM group_members m WHERE m.tenant = g.tenant AND m.group_id = g.id',
-};
 
 function jsonPath(parts: string[]): string {
   return '$' + parts.map((p) => (/^[A-Za-z_][A-Za-z0-9_$]*$/.test(p) ? `.${p}` : `."${p.replace(/"/g, '')}"`)).join('');

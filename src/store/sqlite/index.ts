@@ -4,9 +4,9 @@ import { randomUUID } from 'node:crypto';
 import { mkdirSync } from 'node:fs';
 import path from 'node:path';
 import Database from 'better-sqlite3';
-import type { DatabaseConfig } from '../../config';
+import type { SqliteDatabaseConfig } from '../../config';
 import { StoreError } from '../errors';
-import { chunk, MEMBER_IDS_PER_EVENT, type ChangeEvent } from '../events';
+import { groupSummary, groupUpdatedEvent, MemberDelta, memberEvents, type ChangeEvent } from '../events';
 import type {
   GroupChange, GroupInput, GroupRecord, GroupWriteResult, Json, ListQuery, ListResult, MemberRecord, Store,
   UserInput, UserRecord, WriteOptions,
@@ -64,7 +64,7 @@ export class SqliteStore implements Store {
   readonly kind = 'sqlite' as const;
   readonly db: Database.Database;
 
-  constructor(readonly config: DatabaseConfig) {
+  constructor(readonly config: SqliteDatabaseConfig) {
     if (config.file !== ':memory:') mkdirSync(path.dirname(config.file), { recursive: true });
     this.db = new Database(config.file);
     this.db.pragma('journal_mode = WAL');
@@ -363,21 +363,6 @@ export class SqliteStore implements Store {
     }
   }
 
-  private memberEvents(groupId: string, added: string[], removed: string[]): ChangeEvent[] {
-    const ev: ChangeEvent[] = [];
-    for (const ids of chunk(removed, MEMBER_IDS_PER_EVENT)) {
-      ev.push({ type: 'group.members_removed', aggregate: `group:${groupId}`, payload: { groupId, userIds: ids } });
-    }
-    for (const ids of chunk(added, MEMBER_IDS_PER_EVENT)) {
-      ev.push({ type: 'group.members_added', aggregate: `group:${groupId}`, payload: { groupId, userIds: ids } });
-    }
-    return ev;
-  }
-
-  private groupSummary(id: string, input: GroupInput) {
-    return { id, displayName: input.displayName, externalId: input.externalId, description: input.resource.description };
-  }
-
   async createGroup(tenant: string, input: GroupInput, memberIds: string[]): Promise<GroupWriteResult> {
     const id = randomUUID();
     const stamp = now();
@@ -385,8 +370,8 @@ export class SqliteStore implements Store {
       this.s.insertGroup.run(this.groupParams(tenant, id, input, stamp));
       const added = this.addMembers(tenant, id, memberIds, stamp);
       this.emit(tenant, [
-        { type: 'group.created', aggregate: `group:${id}`, payload: { group: this.groupSummary(id, input) } },
-        ...this.memberEvents(id, added, []),
+        { type: 'group.created', aggregate: `group:${id}`, payload: { group: groupSummary(id, input) } },
+        ...memberEvents(id, added, []),
       ], stamp);
       return { group: toGroup(this.s.groupById.get(tenant, id)!), added, removed: [] as string[] };
     });
@@ -411,39 +396,28 @@ export class SqliteStore implements Store {
       const events: ChangeEvent[] = [];
       if (change.attributes) {
         this.s.updateGroup.run(this.groupParams(tenant, id, change.attributes, stamp));
-        const prev = toGroup(before);
-        const changed: string[] = (['displayName', 'externalId'] as const).filter((k) => prev[k] !== change.attributes![k]);
-        if (JSON.stringify(prev.resource.description) !== JSON.stringify(change.attributes.resource.description)) changed.push('description');
-        if (changed.length) {
-          events.push({
-            type: 'group.updated', aggregate: `group:${id}`,
-            payload: { group: this.groupSummary(id, change.attributes), changed, previous: { displayName: prev.displayName } },
-          });
-        }
+        const updated = groupUpdatedEvent(id, toGroup(before), change.attributes);
+        if (updated) events.push(updated);
       }
-      // Net effect per member over the whole request, so "remove x, add x" is a no-op for egress.
-      const added = new Set<string>();
-      const removed = new Set<string>();
-      const noteAdded = (ids: string[]) => ids.forEach((m) => (removed.delete(m) || added.add(m)));
-      const noteRemoved = (ids: string[]) => ids.forEach((m) => (added.delete(m) || removed.add(m)));
+      const delta = new MemberDelta();
       for (const op of change.members) {
         if (op.op === 'add') {
-          noteAdded(this.addMembers(tenant, id, op.ids, stamp));
+          delta.noteAdded(this.addMembers(tenant, id, op.ids, stamp));
         } else if (op.op === 'remove') {
-          if (op.ids.length) noteRemoved(this.s.removeMembers.all(tenant, id, JSON.stringify(op.ids)).map((r) => r.member_id));
+          if (op.ids.length) delta.noteRemoved(this.s.removeMembers.all(tenant, id, JSON.stringify(op.ids)).map((r) => r.member_id));
         } else if (op.op === 'removeAll') {
-          noteRemoved(this.s.removeAllMembers.all(tenant, id).map((r) => r.member_id));
+          delta.noteRemoved(this.s.removeAllMembers.all(tenant, id).map((r) => r.member_id));
         } else {
           this.requireUsers(tenant, op.ids);
-          noteRemoved(this.s.removeMembersNotIn.all(tenant, id, JSON.stringify(op.ids)).map((r) => r.member_id));
-          noteAdded(this.addMembers(tenant, id, op.ids, stamp));
+          delta.noteRemoved(this.s.removeMembersNotIn.all(tenant, id, JSON.stringify(op.ids)).map((r) => r.member_id));
+          delta.noteAdded(this.addMembers(tenant, id, op.ids, stamp));
         }
       }
       // A membership change is a new version of the group; a request that changed nothing leaves the ETag alone.
-      if (!change.attributes && (added.size || removed.size)) this.s.touchGroup.run(stamp, tenant, id);
-      events.push(...this.memberEvents(id, [...added], [...removed]));
+      if (!change.attributes && delta.changed) this.s.touchGroup.run(stamp, tenant, id);
+      events.push(...delta.events(id));
       this.emit(tenant, events, stamp);
-      return { group: toGroup(this.s.groupById.get(tenant, id)!), added: [...added], removed: [...removed] };
+      return { group: toGroup(this.s.groupById.get(tenant, id)!), added: [...delta.added], removed: [...delta.removed] };
     });
   }
 

@@ -1,0 +1,311 @@
+// PostgreSQL implementation of the delivery store. Each method is one transaction (or one statement).
+//
+// Ingest: why the cursor is a snapshot, not a seq.
+//   outbox.seq comes from a sequence, drawn when a row is inserted, but rows become visible when their transaction
+//   commits. With concurrent writers a transaction holding seq 5 can commit after another one holding seq 6: a
+//   reader that took "seq > cursor" and moved the cursor to 6 would never see 5. Filtering on "txid < xmin of the
+//   current snapshot" (only rows of transactions older than every transaction still running) closes the visibility
+//   gap but is still not enough with a seq cursor: xids and seqs are drawn in different orders (a transaction gets its
+//   xid on its first write, its seq on its outbox insert), so a finished row with txid < xmin can carry a seq above
+//   the seq of a still-running transaction's row, and the cursor would pass that row too. Ordering the cursor by txid
+//   instead loses commit order within an aggregate.
+//   So, as PgQ does, the cursor is a snapshot (pg_snapshot: xmin, xmax and the in-progress list). Every outbox row
+//   whose transaction is visible in the stored snapshot `snap` has been taken; an ingest takes the rows visible in a
+//   newer snapshot and not in `snap` (both known exactly from outbox.txid with pg_visible_in_snapshot), then stores
+//   the newer snapshot. A transaction in flight at ingest time is invisible in the new snapshot, so its rows are
+//   taken by a later ingest whenever it commits: nothing is skipped and nothing taken twice. Commit order within an
+//   aggregate holds: writes to one aggregate are serialised by its row lock and draw their seqs in commit order, and
+//   a snapshot that shows the later commit shows the earlier one too, so the earlier event is taken in the same or an
+//   earlier window; within a window rows are taken in seq order.
+//   A window larger than `limit` is taken a page at a time: the window's upper snapshot (`win_snap`) and the last seq
+//   taken (`win_seq`) are stored until the window is done. Only rows with txid >= xmin(snap) need looking at (index
+//   outbox (tenant, txid)); rows below were finished, and visible, before `snap` was taken.
+//   Ingests of one target are serialised with a transaction-level advisory lock, so replicas never race on a cursor.
+//
+// Claim: several replicas may claim for one target. The head of each aggregate (its oldest open delivery) is locked
+// with FOR UPDATE SKIP LOCKED, so concurrent claimers split the heads between them; the aggregate's open rows are
+// then locked and re-read with a fresh snapshot, and the batch is taken only if the locked head is still the first
+// open delivery and still due. The lease (lease_until) then keeps the batch to its claimer after commit; an expired
+// lease makes the head due again. One in-flight batch per (target, aggregate), as on SQLite.
+import type { Pool, PoolClient } from 'pg';
+import type {
+  AttemptRecord, AttemptRow, ClaimedBatch, DeliveryQuery, DeliveryRow, DeliveryState, EgressStore, LinkKind,
+  LinkRow, SettleInfo, TargetStats,
+} from '../egress-types';
+import { clip, toDelivery, toLink, type DRow, type LRow } from '../egress-rows';
+import type { EventType } from '../events';
+import { sqlState } from './pool';
+
+const DCOLS = 'd.target, d.seq, d.tenant, d.aggregate, d.type, d.state, d.attempts, d.next_at, d.last_status, d.last_error, d.created, d.updated';
+
+type Tx = { c: PoolClient };
+type RunTx = <T>(fn: (t: Tx) => Promise<T>) => Promise<T>;
+type RunRead = <T>(fn: (pool: Pool) => Promise<T>) => Promise<T>;
+
+export class PostgresEgressStore implements EgressStore {
+  constructor(private readonly pool: Pool, private readonly tx: RunTx, private readonly read: RunRead) {}
+
+  async ingest(target: string, tenant: string, types: readonly EventType[], limit: number): Promise<number> {
+    const wanted = new Set(types);
+    return this.tx(async ({ c }) => {
+      await c.query(`SELECT pg_advisory_xact_lock(hashtextextended('scimbridge.ingest:' || $1, 0))`, [target]);
+      const cur = (await c.query<{ last_seq: number; snap: string | null; win_snap: string | null; win_seq: number | null }>(
+        'SELECT last_seq, snap::text AS snap, win_snap::text AS win_snap, win_seq FROM target_cursors WHERE target = $1', [target],
+      )).rows[0];
+      // One statement, so the snapshot it reports is the one its scan used (READ COMMITTED: one per statement).
+      const r = await c.query<{ upper: string; seq: number | null; aggregate: string | null; type: EventType | null }>(
+        `WITH w AS (SELECT COALESCE($2::pg_snapshot, pg_current_snapshot()) AS upper, $3::pg_snapshot AS lower)
+         SELECT w.upper::text AS upper, o.seq, o.aggregate, o.type FROM w LEFT JOIN LATERAL (
+           SELECT o.seq, o.aggregate, o.type FROM outbox o
+           WHERE o.tenant = $1
+             AND pg_visible_in_snapshot(o.txid, w.upper)
+             AND (w.lower IS NULL OR (o.txid >= pg_snapshot_xmin(w.lower) AND NOT pg_visible_in_snapshot(o.txid, w.lower)))
+             AND o.seq > $4
+           ORDER BY o.seq LIMIT $5
+         ) o ON TRUE ORDER BY o.seq`,
+        [tenant, cur?.win_snap ?? null, cur?.snap ?? null, cur?.win_snap ? (cur.win_seq ?? 0) : 0, limit],
+      );
+      const upper = r.rows[0].upper;
+      const rows = r.rows.filter((x) => x.seq !== null) as { seq: number; aggregate: string; type: EventType }[];
+      const take = rows.filter((x) => wanted.has(x.type));
+      const now = Date.now();
+      const stamp = new Date(now).toISOString();
+      let n = 0;
+      if (take.length) {
+        n = (await c.query(
+          `INSERT INTO deliveries (target, seq, tenant, aggregate, type, state, attempts, next_at, created, updated)
+           SELECT $1, x.seq, $2, x.aggregate, x.type, 'pending', 0, $3, $4, $4
+           FROM unnest($5::bigint[], $6::text[], $7::text[]) AS x(seq, aggregate, type) ORDER BY x.seq
+           ON CONFLICT DO NOTHING`,
+          [target, tenant, now, stamp, take.map((x) => x.seq), take.map((x) => x.aggregate), take.map((x) => x.type)],
+        )).rowCount ?? 0;
+      }
+      const lastSeq = Math.max(cur?.last_seq ?? 0, rows.length ? rows[rows.length - 1].seq : 0);
+      const full = rows.length === limit && limit > 0;
+      // A full page leaves the window open (same upper snapshot, continue after the last seq); otherwise it is done.
+      await c.query(
+        `INSERT INTO target_cursors (target, last_seq, snap, win_snap, win_seq) VALUES ($1, $2, $3::pg_snapshot, $4::pg_snapshot, $5)
+         ON CONFLICT (target) DO UPDATE SET last_seq = excluded.last_seq, snap = excluded.snap, win_snap = excluded.win_snap,
+         win_seq = excluded.win_seq`,
+        full
+          ? [target, lastSeq, cur?.snap ?? null, upper, rows[rows.length - 1].seq]
+          : [target, lastSeq, upper, null, null],
+      );
+      return n;
+    });
+  }
+
+  async claim(target: string, now: number, leaseMs: number, maxBatches: number, maxEvents: number): Promise<ClaimedBatch[]> {
+    if (maxBatches <= 0) return [];
+    try {
+      return await this.tx(async ({ c }) => {
+        // Heads: the first open delivery of an aggregate, due (pending and next_at passed) or abandoned (in flight
+        // with an expired lease; those first, as on SQLite). Rows another claimer holds are skipped.
+        const heads = (await c.query<{ seq: number; aggregate: string; tenant: string }>(
+          `SELECT d.seq, d.aggregate, d.tenant FROM deliveries d
+           WHERE d.target = $1
+             AND ((d.state = 'pending' AND d.next_at <= $2) OR (d.state = 'in_flight' AND d.lease_until <= $2))
+             AND NOT EXISTS (SELECT 1 FROM deliveries x WHERE x.target = d.target AND x.aggregate = d.aggregate
+                             AND x.state IN ('pending', 'in_flight') AND x.seq < d.seq)
+           ORDER BY (d.state = 'in_flight') DESC, d.seq LIMIT $3
+           FOR UPDATE OF d SKIP LOCKED`,
+          [target, now, maxBatches],
+        )).rows;
+        const stamp = new Date(now).toISOString();
+        const batches: ClaimedBatch[] = [];
+        for (const h of heads) {
+          // Fresh snapshot, rows locked: the batch is taken only if the locked head is still first and due.
+          const rows = (await c.query<{ seq: number; type: EventType; payload: Record<string, unknown>; attempts: number;
+            created: string; state: DeliveryState; next_at: number; lease_until: number | null }>(
+            `SELECT d.seq, d.type, o.payload, d.attempts, o.created, d.state, d.next_at, d.lease_until
+             FROM deliveries d JOIN outbox o ON o.seq = d.seq
+             WHERE d.target = $1 AND d.aggregate = $2 AND d.state IN ('pending', 'in_flight') ORDER BY d.seq LIMIT $3
+             FOR UPDATE OF d`,
+            [target, h.aggregate, maxEvents],
+          )).rows;
+          const first = rows[0];
+          if (!first || first.seq !== h.seq) continue;
+          const due = first.state === 'pending' ? first.next_at <= now : (first.lease_until ?? Infinity) <= now;
+          if (!due) continue;
+          await c.query(
+            `UPDATE deliveries SET state = 'in_flight', lease_until = $1, updated = $2
+             WHERE target = $3 AND seq = ANY($4::bigint[]) AND state IN ('pending', 'in_flight')`,
+            [now + leaseMs, stamp, target, rows.map((r) => r.seq)],
+          );
+          batches.push({
+            target, tenant: h.tenant, aggregate: h.aggregate,
+            events: rows.map((r) => ({ seq: r.seq, type: r.type, payload: r.payload, attempts: r.attempts, occurredAt: r.created })),
+          });
+        }
+        return batches;
+      });
+    } catch (e) {
+      // Two claimers that each hold a head the other's batch needs (only possible around a replay) deadlock; the
+      // victim claims nothing this round.
+      if (sqlState(e) === '40P01') return [];
+      throw e;
+    }
+  }
+
+  async settle(target: string, seqs: number[], state: 'done' | 'skipped' | 'dead', info: SettleInfo, attempts: AttemptRecord[] = []): Promise<void> {
+    const stamp = new Date().toISOString();
+    await this.tx(async ({ c }) => {
+      if (seqs.length) {
+        await c.query(
+          `UPDATE deliveries SET state = $1, lease_until = NULL, last_status = $2, last_error = $3, updated = $4
+           WHERE target = $5 AND seq = ANY($6::bigint[])`,
+          [state, info.status ?? null, clip(info.error), stamp, target, [...seqs].sort((a, b) => a - b)],
+        );
+      }
+      await this.insertAttempts(c, attempts, stamp);
+    });
+  }
+
+  async retryLater(target: string, seqs: number[], nextAt: number, info: SettleInfo, attempts: AttemptRecord[] = []): Promise<void> {
+    const stamp = new Date().toISOString();
+    await this.tx(async ({ c }) => {
+      if (seqs.length) {
+        await c.query(
+          `UPDATE deliveries SET state = 'pending', attempts = attempts + 1, next_at = $1, lease_until = NULL,
+           last_status = $2, last_error = $3, updated = $4 WHERE target = $5 AND seq = ANY($6::bigint[])`,
+          [nextAt, info.status ?? null, clip(info.error), stamp, target, [...seqs].sort((a, b) => a - b)],
+        );
+      }
+      await this.insertAttempts(c, attempts, stamp);
+    });
+  }
+
+  async extendLease(target: string, seqs: number[], until: number): Promise<void> {
+    if (!seqs.length) return;
+    await this.read((p) => p.query(
+      `UPDATE deliveries SET lease_until = $1 WHERE target = $2 AND seq = ANY($3::bigint[]) AND state = 'in_flight'`,
+      [until, target, seqs]));
+  }
+
+  async release(target: string, seqs: number[]): Promise<void> {
+    if (!seqs.length) return;
+    const stamp = new Date().toISOString();
+    await this.read((p) => p.query(
+      `UPDATE deliveries SET state = 'pending', lease_until = NULL, updated = $1
+       WHERE target = $2 AND seq = ANY($3::bigint[]) AND state = 'in_flight'`,
+      [stamp, target, seqs]));
+  }
+
+  async recordAttempts(rows: AttemptRecord[]): Promise<void> {
+    if (!rows.length) return;
+    const stamp = new Date().toISOString();
+    await this.tx(({ c }) => this.insertAttempts(c, rows, stamp));
+  }
+
+  private async insertAttempts(c: PoolClient, rows: AttemptRecord[], at: string): Promise<void> {
+    if (!rows.length) return;
+    await c.query(
+      `INSERT INTO delivery_attempts (target, aggregate, first_seq, last_seq, at, request, status, latency_ms, outcome, error)
+       SELECT a.target, a.aggregate, a.first_seq, a.last_seq, a.at, a.request, a.status, a.latency_ms, a.outcome, a.error
+       FROM unnest($1::text[], $2::text[], $3::bigint[], $4::bigint[], $5::text[], $6::text[], $7::int[], $8::float8[],
+         $9::text[], $10::text[]) WITH ORDINALITY
+         AS a(target, aggregate, first_seq, last_seq, at, request, status, latency_ms, outcome, error, n)
+       ORDER BY a.n`,
+      [rows.map((r) => r.target), rows.map((r) => r.aggregate), rows.map((r) => r.firstSeq), rows.map((r) => r.lastSeq),
+        rows.map((r) => r.at ?? at), rows.map((r) => r.request ?? null), rows.map((r) => r.status ?? null),
+        rows.map((r) => r.latencyMs ?? null), rows.map((r) => r.outcome), rows.map((r) => clip(r.error))],
+    );
+  }
+
+  async getLink(target: string, kind: LinkKind, scimId: string): Promise<LinkRow | undefined> {
+    const r = await this.read((p) => p.query<LRow>('SELECT * FROM links WHERE target = $1 AND kind = $2 AND scim_id = $3', [target, kind, scimId]));
+    return r.rows[0] ? toLink(r.rows[0]) : undefined;
+  }
+
+  async setLink(link: Omit<LinkRow, 'created'>): Promise<void> {
+    await this.read((p) => p.query(
+      `INSERT INTO links (target, kind, scim_id, tenant, remote_id, source, created) VALUES ($1, $2, $3, $4, $5, $6, $7)
+       ON CONFLICT (target, kind, scim_id) DO UPDATE SET remote_id = excluded.remote_id, source = excluded.source,
+       tenant = excluded.tenant`,
+      [link.target, link.kind, link.scimId, link.tenant, link.remoteId, link.source, new Date().toISOString()]));
+  }
+
+  async removeLink(target: string, kind: LinkKind, scimId: string): Promise<boolean> {
+    const r = await this.read((p) => p.query('DELETE FROM links WHERE target = $1 AND kind = $2 AND scim_id = $3', [target, kind, scimId]));
+    return (r.rowCount ?? 0) > 0;
+  }
+
+  async listLinks(target: string, kind?: LinkKind): Promise<LinkRow[]> {
+    const r = await this.read((p) => kind
+      ? p.query<LRow>('SELECT * FROM links WHERE target = $1 AND kind = $2 ORDER BY created', [target, kind])
+      : p.query<LRow>('SELECT * FROM links WHERE target = $1 ORDER BY created', [target]));
+    return r.rows.map(toLink);
+  }
+
+  async listDeliveries(q: DeliveryQuery): Promise<DeliveryRow[]> {
+    const where: string[] = [];
+    const params: unknown[] = [];
+    const add = (col: string, op: string, v: unknown) => { params.push(v); where.push(`d.${col} ${op} $${params.length}`); };
+    if (q.target !== undefined) add('target', '=', q.target);
+    if (q.tenant !== undefined) add('tenant', '=', q.tenant);
+    if (q.state !== undefined) add('state', '=', q.state);
+    if (q.aggregate !== undefined) add('aggregate', '=', q.aggregate);
+    if (q.beforeSeq !== undefined) add('seq', '<', q.beforeSeq);
+    params.push(q.limit);
+    const sql = `SELECT ${DCOLS} FROM deliveries d ${where.length ? `WHERE ${where.join(' AND ')}` : ''} ORDER BY d.seq DESC LIMIT $${params.length}`;
+    const r = await this.read((p) => p.query<DRow>(sql, params));
+    return r.rows.map(toDelivery);
+  }
+
+  async getDelivery(target: string, seq: number) {
+    return this.read(async (p) => {
+      const r = (await p.query<DRow & { payload: Record<string, unknown> }>(
+        `SELECT ${DCOLS}, o.payload FROM deliveries d JOIN outbox o ON o.seq = d.seq WHERE d.target = $1 AND d.seq = $2`,
+        [target, seq])).rows[0];
+      if (!r) return undefined;
+      const a = await p.query<{ id: number; target: string; aggregate: string; first_seq: number; last_seq: number; at: string;
+        request: string | null; status: number | null; latency_ms: number | null; outcome: AttemptRecord['outcome']; error: string | null }>(
+        'SELECT * FROM delivery_attempts WHERE target = $1 AND first_seq <= $2 AND last_seq >= $2 ORDER BY id', [target, seq]);
+      const attempts: AttemptRow[] = a.rows.map((x) => ({
+        id: x.id, target: x.target, aggregate: x.aggregate, firstSeq: x.first_seq, lastSeq: x.last_seq, at: x.at,
+        request: x.request ?? undefined, status: x.status ?? undefined, latencyMs: x.latency_ms ?? undefined,
+        outcome: x.outcome, error: x.error ?? undefined,
+      }));
+      const { payload, ...delivery } = r;
+      return { delivery: toDelivery(delivery), payload, attempts };
+    });
+  }
+
+  async replay(target: string, seqs?: number[]): Promise<number> {
+    const now = Date.now();
+    const stamp = new Date(now).toISOString();
+    const r = await this.read((p) => seqs
+      ? p.query(
+        `UPDATE deliveries SET state = 'pending', attempts = 0, next_at = $1, updated = $2
+         WHERE target = $3 AND seq = ANY($4::bigint[]) AND state IN ('dead', 'done', 'skipped')`, [now, stamp, target, seqs])
+      : p.query(
+        `UPDATE deliveries SET state = 'pending', attempts = 0, next_at = $1, updated = $2 WHERE target = $3 AND state = 'dead'`,
+        [now, stamp, target]));
+    return r.rowCount ?? 0;
+  }
+
+  async stats(target: string): Promise<TargetStats> {
+    return this.read(async (p) => {
+      const counts: Record<string, number> = {};
+      for (const r of (await p.query<{ state: DeliveryState; n: number }>(
+        'SELECT state, count(*) AS n FROM deliveries WHERE target = $1 GROUP BY state', [target])).rows) counts[r.state] = r.n;
+      const x = (await p.query<{ oldest: string | null; success: string | null; retry: string | null; permanent: string | null }>(
+        `SELECT (SELECT MIN(created) FROM deliveries WHERE target = $1 AND state IN ('pending', 'in_flight')) AS oldest,
+                (SELECT MAX(at) FROM delivery_attempts WHERE target = $1 AND outcome = 'success') AS success,
+                (SELECT MAX(at) FROM delivery_attempts WHERE target = $1 AND outcome = 'retry') AS retry,
+                (SELECT MAX(at) FROM delivery_attempts WHERE target = $1 AND outcome = 'permanent') AS permanent`,
+        [target])).rows[0];
+      return {
+        pending: counts.pending ?? 0, inFlight: counts.in_flight ?? 0, done: counts.done ?? 0, skipped: counts.skipped ?? 0,
+        dead: counts.dead ?? 0, oldestOpenMs: x.oldest ? Date.now() - Date.parse(x.oldest) : undefined,
+        lastSuccessAt: x.success ?? undefined,
+        lastFailureAt: x.retry ?? x.permanent ?? undefined,
+      };
+    });
+  }
+
+  async openCount(): Promise<number> {
+    const r = await this.read((p) => p.query<{ n: number }>(`SELECT count(*) AS n FROM deliveries WHERE state IN ('pending', 'in_flight')`));
+    return r.rows[0].n;
+  }
+}

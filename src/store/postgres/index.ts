@@ -1,0 +1,480 @@
+// PostgreSQL store (pg). Every statement is scoped by tenant. Each write runs in one transaction on one pooled
+// connection, together with its outbox events; the resource row is locked (SELECT … FOR UPDATE) before it is
+// read for a version check or changed, so concurrent writers of one user or group queue up instead of losing
+// updates. Deadlocks and serialization failures are retried a few times: every write is a pure function of its input.
+import { randomUUID } from 'node:crypto';
+import type { Pool, PoolClient } from 'pg';
+import { StoreError } from '../errors';
+import { groupSummary, groupUpdatedEvent, MemberDelta, memberEvents, type ChangeEvent } from '../events';
+import type {
+  GroupChange, GroupInput, GroupRecord, GroupWriteResult, Json, ListQuery, ListResult, MemberRecord, Store,
+  UserInput, UserRecord, WriteOptions,
+} from '../types';
+import { PostgresEgressStore } from './egress';
+import { filterToSql, orderBy, Params } from './filter-sql';
+import { migratePostgres } from './migrate';
+import { createPool, mapError, sqlState } from './pool';
+
+export interface PostgresConfig {
+  kind: 'postgres';
+  /** postgres:// or postgresql:// URL (may carry a password: never log it unredacted). */
+  url: string;
+}
+
+interface UserRow {
+  id: string; user_name: string; external_id: string | null; display_name: string | null; active: boolean;
+  resource: Json; version: number; created: string; modified: string;
+}
+interface GroupRow {
+  id: string; display_name: string; external_id: string | null; resource: Json; version: number;
+  created: string; modified: string;
+}
+
+const USER_COLS = 'id, user_name, external_id, display_name, active, resource, version, created, modified';
+const GROUP_COLS = 'id, display_name, external_id, resource, version, created, modified';
+
+function toUser(r: UserRow): UserRecord {
+  return {
+    id: r.id, userName: r.user_name, externalId: r.external_id ?? undefined, displayName: r.display_name ?? undefined,
+    active: r.active, resource: r.resource, version: r.version, created: r.created, modified: r.modified,
+  };
+}
+
+function toGroup(r: GroupRow): GroupRecord {
+  return {
+    id: r.id, displayName: r.display_name, externalId: r.external_id ?? undefined, resource: r.resource,
+    version: r.version, created: r.created, modified: r.modified,
+  };
+}
+
+/** Ids in key order (index-local writes, and a fixed lock order between concurrent writers); duplicates dropped. */
+function uniqueSorted(ids: string[]): string[] {
+  return ids.length < 2 ? ids : [...new Set(ids)].sort();
+}
+
+/** Timestamps strictly increase within the process, so meta.lastModified orders writes. */
+let lastStamp = 0;
+function now(): string {
+  const t = Math.max(Date.now(), lastStamp + 1);
+  lastStamp = t;
+  return new Date(t).toISOString();
+}
+
+const RETRYABLE = new Set(['40001', '40P01']);
+const MAX_TRIES = 5;
+
+/** A write's view of its transaction: the client, plus what it emitted. */
+interface Tx {
+  c: PoolClient;
+  eventsWritten: boolean;
+}
+
+export class PostgresStore implements Store {
+  readonly kind = 'postgres' as const;
+  readonly pool: Pool;
+  private egressStore?: PostgresEgressStore;
+  private readonly commitListeners = new Set<() => void>();
+  private closed = false;
+
+  constructor(readonly config: PostgresConfig, opts: { onPoolError?: (e: Error) => void } = {}) {
+    this.pool = createPool(config.url, opts.onPoolError);
+  }
+
+  get egress(): PostgresEgressStore {
+    return (this.egressStore ??= new PostgresEgressStore(this.pool, (fn) => this.tx(fn), (fn) => this.read(fn)));
+  }
+
+  onCommit(listener: () => void): () => void {
+    this.commitListeners.add(listener);
+    return () => this.commitListeners.delete(listener);
+  }
+
+  /**
+   * Runs fn in one transaction (BEGIN … COMMIT on one pooled client). Deadlocks and serialization failures roll
+   * back and run fn again; lost connections surface as StoreError('unavailable'). Listeners hear of commits that
+   * wrote change events.
+   */
+  async tx<T>(fn: (t: Tx) => Promise<T>, isolation?: 'REPEATABLE READ'): Promise<T> {
+    for (let attempt = 1; ; attempt++) {
+      let client: PoolClient;
+      try {
+        client = await this.pool.connect();
+      } catch (e) {
+        throw mapError(e);
+      }
+      const t: Tx = { c: client, eventsWritten: false };
+      let broken = false;
+      try {
+        await client.query(isolation ? `BEGIN ISOLATION LEVEL ${isolation}` : 'BEGIN');
+        const result = await fn(t);
+        await client.query('COMMIT');
+        client.release();
+        if (t.eventsWritten) for (const l of this.commitListeners) l();
+        return result;
+      } catch (e) {
+        try {
+          await client.query('ROLLBACK');
+        } catch {
+          broken = true;
+        }
+        client.release(broken ? true : undefined);
+        if (attempt < MAX_TRIES && RETRYABLE.has(sqlState(e) ?? '')) {
+          await new Promise((r) => setTimeout(r, Math.random() * 10 * attempt));
+          continue;
+        }
+        throw mapError(e);
+      }
+    }
+  }
+
+  /** A read outside any transaction, with lost connections mapped to 'unavailable'. */
+  async read<T>(fn: (pool: Pool) => Promise<T>): Promise<T> {
+    try {
+      return await fn(this.pool);
+    } catch (e) {
+      throw mapError(e);
+    }
+  }
+
+  async migrate(): Promise<string[]> {
+    try {
+      return await migratePostgres(this.pool);
+    } catch (e) {
+      throw mapError(e);
+    }
+  }
+
+  async ping(): Promise<void> {
+    await this.read((p) => p.query('SELECT 1'));
+  }
+
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    await this.pool.end();
+  }
+
+  // ---- events ---------------------------------------------------------------------------------------------
+
+  private async emit(t: Tx, tenant: string, events: ChangeEvent[], stamp: string): Promise<void> {
+    if (!events.length) return;
+    t.eventsWritten = true;
+    // One statement; WITH ORDINALITY keeps the events' order in their seqs.
+    await t.c.query(
+      `INSERT INTO outbox (tenant, aggregate, type, payload, created)
+       SELECT $1, e.aggregate, e.type, e.payload::jsonb, $5
+       FROM unnest($2::text[], $3::text[], $4::text[]) WITH ORDINALITY AS e(aggregate, type, payload, n) ORDER BY e.n`,
+      [tenant, events.map((e) => e.aggregate), events.map((e) => e.type), events.map((e) => JSON.stringify(e.payload)), stamp],
+    );
+  }
+
+  private checkVersion(current: number, opts?: WriteOptions): void {
+    if (opts?.ifVersion !== undefined && opts.ifVersion !== current) {
+      throw new StoreError('version_mismatch', `resource is at version ${current}, not ${opts.ifVersion}`);
+    }
+  }
+
+  // ---- users ----------------------------------------------------------------------------------------------
+
+  private userValues(input: UserInput): unknown[] {
+    return [
+      input.userName, input.userName.toLowerCase(), input.externalId ?? null, input.displayName ?? null,
+      input.displayName?.toLowerCase() ?? null, input.active, JSON.stringify(input.resource),
+    ];
+  }
+
+  private async writeEmails(t: Tx, tenant: string, id: string, input: UserInput, fresh: boolean): Promise<void> {
+    if (!fresh) await t.c.query('DELETE FROM user_emails WHERE tenant = $1 AND user_id = $2', [tenant, id]);
+    const emails = input.emails.filter((e) => typeof e.value === 'string' && e.value !== '');
+    if (!emails.length) return;
+    await t.c.query(
+      `INSERT INTO user_emails (tenant, user_id, value_lc, value, type, is_primary)
+       SELECT $1, $2, e.value_lc, e.value, e.type, e.is_primary
+       FROM unnest($3::text[], $4::text[], $5::text[], $6::boolean[]) WITH ORDINALITY AS e(value_lc, value, type, is_primary, n)
+       ORDER BY e.n
+       ON CONFLICT DO NOTHING`,
+      [tenant, id, emails.map((e) => e.value.toLowerCase()), emails.map((e) => e.value), emails.map((e) => e.type ?? null),
+        emails.map((e) => !!e.primary)],
+    );
+  }
+
+  private userSummary(id: string, input: UserInput) {
+    return {
+      id, userName: input.userName, externalId: input.externalId, displayName: input.displayName,
+      active: input.active, emails: input.emails.map((e) => ({ value: e.value, type: e.type, primary: !!e.primary })),
+    };
+  }
+
+  private async lockUser(t: Tx, tenant: string, id: string): Promise<UserRow> {
+    const r = await t.c.query<UserRow>(`SELECT ${USER_COLS} FROM users WHERE tenant = $1 AND id = $2 FOR UPDATE`, [tenant, id]);
+    if (!r.rows[0]) throw new StoreError('not_found', `User ${id} not found`);
+    return r.rows[0];
+  }
+
+  private uniqueUser(e: unknown, input: UserInput): unknown {
+    if (sqlState(e) === '23505') return new StoreError('uniqueness', `userName "${input.userName}" is already taken`);
+    return e;
+  }
+
+  async createUser(tenant: string, input: UserInput): Promise<UserRecord> {
+    const id = randomUUID();
+    const stamp = now();
+    try {
+      return await this.tx(async (t) => {
+        const r = await t.c.query<UserRow>(
+          `INSERT INTO users (tenant, id, user_name, user_name_lc, external_id, display_name, display_name_lc, active,
+           resource, version, created, modified) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9::jsonb, 1, $10, $10)
+           RETURNING ${USER_COLS}`,
+          [tenant, id, ...this.userValues(input), stamp],
+        );
+        await this.writeEmails(t, tenant, id, input, true);
+        await this.emit(t, tenant, [{ type: 'user.created', aggregate: `user:${id}`, payload: { user: this.userSummary(id, input) } }], stamp);
+        return toUser(r.rows[0]);
+      });
+    } catch (e) {
+      throw this.uniqueUser(e, input);
+    }
+  }
+
+  async getUser(tenant: string, id: string): Promise<UserRecord | undefined> {
+    const r = await this.read((p) => p.query<UserRow>(`SELECT ${USER_COLS} FROM users WHERE tenant = $1 AND id = $2`, [tenant, id]));
+    return r.rows[0] ? toUser(r.rows[0]) : undefined;
+  }
+
+  async replaceUser(tenant: string, id: string, input: UserInput, opts?: WriteOptions): Promise<UserRecord> {
+    const stamp = now();
+    try {
+      return await this.tx(async (t) => {
+        const before = await this.lockUser(t, tenant, id);
+        this.checkVersion(before.version, opts);
+        const r = await t.c.query<UserRow>(
+          `UPDATE users SET user_name = $3, user_name_lc = $4, external_id = $5, display_name = $6, display_name_lc = $7,
+           active = $8, resource = $9::jsonb, version = version + 1, modified = $10 WHERE tenant = $1 AND id = $2
+           RETURNING ${USER_COLS}`,
+          [tenant, id, ...this.userValues(input), stamp],
+        );
+        await this.writeEmails(t, tenant, id, input, false);
+        const events: ChangeEvent[] = [
+          { type: 'user.updated', aggregate: `user:${id}`, payload: { user: this.userSummary(id, input) } },
+        ];
+        if (before.active && !input.active) {
+          events.push({ type: 'user.deactivated', aggregate: `user:${id}`, payload: { user: this.userSummary(id, input) } });
+        }
+        await this.emit(t, tenant, events, stamp);
+        return toUser(r.rows[0]);
+      });
+    } catch (e) {
+      throw this.uniqueUser(e, input);
+    }
+  }
+
+  async deleteUser(tenant: string, id: string, opts?: WriteOptions): Promise<void> {
+    const stamp = now();
+    await this.tx(async (t) => {
+      // The user's row lock (FOR UPDATE) conflicts with the key-share lock a new membership's foreign key takes,
+      // so no membership can be added between reading the user's groups and deleting it.
+      const before = await this.lockUser(t, tenant, id);
+      this.checkVersion(before.version, opts);
+      // Memberships go with the user (ON DELETE CASCADE); each group it left gets an event and a new version.
+      const touched = await t.c.query<{ id: string }>(
+        `UPDATE groups g SET version = version + 1, modified = $3
+         WHERE g.tenant = $1 AND g.id IN (SELECT m.group_id FROM group_members m WHERE m.tenant = $1 AND m.member_id = $2)
+         RETURNING g.id`,
+        [tenant, id, stamp],
+      );
+      const groups = touched.rows.map((r) => r.id).sort();
+      const events: ChangeEvent[] = groups.map((g) => ({
+        type: 'group.members_removed', aggregate: `group:${g}`, payload: { groupId: g, userIds: [id] },
+      }));
+      await t.c.query('DELETE FROM users WHERE tenant = $1 AND id = $2', [tenant, id]);
+      events.push({ type: 'user.deleted', aggregate: `user:${id}`, payload: { id, userName: before.user_name, externalId: before.external_id ?? undefined } });
+      await this.emit(t, tenant, events, stamp);
+    });
+  }
+
+  async listUsers(tenant: string, q: ListQuery): Promise<ListResult<UserRecord>> {
+    return this.list<UserRow, UserRecord>('users', 'u', USER_COLS, tenant, q, toUser);
+  }
+
+  private async list<R extends object, T>(table: 'users' | 'groups', alias: string, cols: string, tenant: string, q: ListQuery, map: (r: R) => T): Promise<ListResult<T>> {
+    const p = new Params([tenant]);
+    const where = q.filter ? filterToSql(table, q.filter, p) : 'TRUE';
+    const base = `FROM ${table} ${alias} WHERE ${alias}.tenant = $1 AND ${where}`;
+    return this.read(async (pool) => {
+      const total = (await pool.query<{ n: number }>(`SELECT count(*) AS n ${base}`, p.values)).rows[0].n;
+      if (q.count <= 0 || q.startIndex > total) return { total, rows: [] };
+      const order = orderBy(table, q.sortBy, q.sortOrder === 'descending');
+      const lim = p.add(q.count);
+      const off = p.add(q.startIndex - 1);
+      const sel = cols.split(', ').map((c) => `${alias}.${c}`).join(', ');
+      const rows = await pool.query<R>(`SELECT ${sel} ${base} ORDER BY ${order} LIMIT ${lim} OFFSET ${off}`, p.values);
+      return { total, rows: rows.rows.map(map) };
+    });
+  }
+
+  // ---- groups ---------------------------------------------------------------------------------------------
+
+  private groupValues(input: GroupInput): unknown[] {
+    return [input.displayName, input.displayName.toLowerCase(), input.externalId ?? null, JSON.stringify(input.resource)];
+  }
+
+  /** Member values that name no user of the tenant; cost follows the number of values. */
+  private async requireUsers(t: Tx, tenant: string, ids: string[]): Promise<void> {
+    if (ids.length === 0) return;
+    const r = await t.c.query<{ value: string }>(
+      `SELECT j.value FROM unnest($1::text[]) WITH ORDINALITY AS j(value, n)
+       WHERE NOT EXISTS (SELECT 1 FROM users u WHERE u.tenant = $2 AND u.id = j.value) ORDER BY j.n`,
+      [uniqueSorted(ids), tenant],
+    );
+    const missing = r.rows.map((x) => x.value);
+    if (missing.length) {
+      throw new StoreError('invalid_members', `members name no user of this tenant: ${missing.slice(0, 20).join(', ')}${missing.length > 20 ? ', …' : ''}`, missing);
+    }
+  }
+
+  /** Inserts the ids not yet members; returns those actually added (already-present ones are no-ops). */
+  private async addMembers(t: Tx, tenant: string, groupId: string, ids: string[], stamp: string): Promise<string[]> {
+    if (ids.length === 0) return [];
+    const r = await t.c.query<{ member_id: string }>(
+      `INSERT INTO group_members (tenant, group_id, member_id, added)
+       SELECT $1, $2, j.value, $3 FROM unnest($4::text[]) WITH ORDINALITY AS j(value, n) ORDER BY j.n
+       ON CONFLICT DO NOTHING RETURNING member_id`,
+      [tenant, groupId, stamp, uniqueSorted(ids)],
+    );
+    return r.rows.map((x) => x.member_id);
+  }
+
+  /** Foreign-key failure: a member was deleted between the check and the insert (concurrent delete). */
+  private memberGone(e: unknown): unknown {
+    if (sqlState(e) === '23503') return new StoreError('invalid_members', 'a member names no user of this tenant (deleted concurrently)');
+    return e;
+  }
+
+  async createGroup(tenant: string, input: GroupInput, memberIds: string[]): Promise<GroupWriteResult> {
+    const id = randomUUID();
+    const stamp = now();
+    try {
+      return await this.tx(async (t) => {
+        await this.requireUsers(t, tenant, memberIds);
+        const g = await t.c.query<GroupRow>(
+          `INSERT INTO groups (tenant, id, display_name, display_name_lc, external_id, resource, version, created, modified)
+           VALUES ($1, $2, $3, $4, $5, $6::jsonb, 1, $7, $7) RETURNING ${GROUP_COLS}`,
+          [tenant, id, ...this.groupValues(input), stamp],
+        );
+        const added = await this.addMembers(t, tenant, id, memberIds, stamp);
+        await this.emit(t, tenant, [
+          { type: 'group.created', aggregate: `group:${id}`, payload: { group: groupSummary(id, input) } },
+          ...memberEvents(id, added, []),
+        ], stamp);
+        return { group: toGroup(g.rows[0]), added, removed: [] as string[] };
+      });
+    } catch (e) {
+      throw this.memberGone(e);
+    }
+  }
+
+  async getGroup(tenant: string, id: string): Promise<GroupRecord | undefined> {
+    const r = await this.read((p) => p.query<GroupRow>(`SELECT ${GROUP_COLS} FROM groups WHERE tenant = $1 AND id = $2`, [tenant, id]));
+    return r.rows[0] ? toGroup(r.rows[0]) : undefined;
+  }
+
+  async listMembers(tenant: string, groupId: string, page: { after?: string; limit?: number } = {}): Promise<MemberRecord[]> {
+    const r = await this.read((p) => p.query<{ value: string; display: string | null }>(
+      `SELECT m.member_id AS value, COALESCE(u.display_name, u.user_name) AS display
+       FROM group_members m JOIN users u ON u.tenant = m.tenant AND u.id = m.member_id
+       WHERE m.tenant = $1 AND m.group_id = $2 AND m.member_id > $3 ORDER BY m.member_id LIMIT $4`,
+      [tenant, groupId, page.after ?? '', page.limit ?? 1_000_000],
+    ));
+    return r.rows.map((x) => (x.display === null ? { value: x.value } : { value: x.value, display: x.display }));
+  }
+
+  async changeGroup(tenant: string, id: string, change: GroupChange, opts?: WriteOptions): Promise<GroupWriteResult> {
+    const stamp = now();
+    try {
+      return await this.tx(async (t) => {
+        const b = await t.c.query<GroupRow>(`SELECT ${GROUP_COLS} FROM groups WHERE tenant = $1 AND id = $2 FOR UPDATE`, [tenant, id]);
+        const before = b.rows[0];
+        if (!before) throw new StoreError('not_found', `Group ${id} not found`);
+        this.checkVersion(before.version, opts);
+        const events: ChangeEvent[] = [];
+        let after: GroupRow | undefined;
+        if (change.attributes) {
+          after = (await t.c.query<GroupRow>(
+            `UPDATE groups SET display_name = $3, display_name_lc = $4, external_id = $5, resource = $6::jsonb,
+             version = version + 1, modified = $7 WHERE tenant = $1 AND id = $2 RETURNING ${GROUP_COLS}`,
+            [tenant, id, ...this.groupValues(change.attributes), stamp],
+          )).rows[0];
+          const updated = groupUpdatedEvent(id, toGroup(before), change.attributes);
+          if (updated) events.push(updated);
+        }
+        const delta = new MemberDelta();
+        const ids = (rows: { member_id: string }[]) => rows.map((r) => r.member_id);
+        for (const op of change.members) {
+          if (op.op === 'add') {
+            await this.requireUsers(t, tenant, op.ids);
+            delta.noteAdded(await this.addMembers(t, tenant, id, op.ids, stamp));
+          } else if (op.op === 'remove') {
+            if (op.ids.length) {
+              delta.noteRemoved(ids((await t.c.query<{ member_id: string }>(
+                `DELETE FROM group_members WHERE tenant = $1 AND group_id = $2 AND member_id = ANY($3::text[]) RETURNING member_id`,
+                [tenant, id, uniqueSorted(op.ids)])).rows));
+            }
+          } else if (op.op === 'removeAll') {
+            delta.noteRemoved(ids((await t.c.query<{ member_id: string }>(
+              'DELETE FROM group_members WHERE tenant = $1 AND group_id = $2 RETURNING member_id', [tenant, id])).rows));
+          } else {
+            await this.requireUsers(t, tenant, op.ids);
+            delta.noteRemoved(ids((await t.c.query<{ member_id: string }>(
+              `DELETE FROM group_members WHERE tenant = $1 AND group_id = $2 AND NOT (member_id = ANY($3::text[])) RETURNING member_id`,
+              [tenant, id, uniqueSorted(op.ids)])).rows));
+            delta.noteAdded(await this.addMembers(t, tenant, id, op.ids, stamp));
+          }
+        }
+        // A membership change is a new version of the group; a request that changed nothing leaves the ETag alone.
+        if (!change.attributes && delta.changed) {
+          after = (await t.c.query<GroupRow>(
+            `UPDATE groups SET version = version + 1, modified = $3 WHERE tenant = $1 AND id = $2 RETURNING ${GROUP_COLS}`,
+            [tenant, id, stamp])).rows[0];
+        }
+        events.push(...delta.events(id));
+        await this.emit(t, tenant, events, stamp);
+        return { group: toGroup(after ?? before), added: [...delta.added], removed: [...delta.removed] };
+      });
+    } catch (e) {
+      throw this.memberGone(e);
+    }
+  }
+
+  async deleteGroup(tenant: string, id: string, opts?: WriteOptions): Promise<void> {
+    const stamp = now();
+    await this.tx(async (t) => {
+      const b = await t.c.query<GroupRow>(`SELECT ${GROUP_COLS} FROM groups WHERE tenant = $1 AND id = $2 FOR UPDATE`, [tenant, id]);
+      const before = b.rows[0];
+      if (!before) throw new StoreError('not_found', `Group ${id} not found`);
+      this.checkVersion(before.version, opts);
+      await t.c.query('DELETE FROM groups WHERE tenant = $1 AND id = $2', [tenant, id]);
+      await this.emit(t, tenant, [{
+        type: 'group.deleted', aggregate: `group:${id}`,
+        payload: { id, displayName: before.display_name, externalId: before.external_id ?? undefined },
+      }], stamp);
+    });
+  }
+
+  async listGroups(tenant: string, q: ListQuery): Promise<ListResult<GroupRecord>> {
+    return this.list<GroupRow, GroupRecord>('groups', 'g', GROUP_COLS, tenant, q, toGroup);
+  }
+
+  // ---- tokens ---------------------------------------------------------------------------------------------
+
+  async revokeToken(jti: string, until?: Date): Promise<void> {
+    await this.read((p) => p.query(
+      `INSERT INTO revoked_tokens (jti, until, revoked) VALUES ($1, $2, $3)
+       ON CONFLICT (jti) DO UPDATE SET until = excluded.until, revoked = excluded.revoked`,
+      [jti, until ? until.toISOString() : null, now()]));
+  }
+
+  async isRevoked(jti: string): Promise<boolean> {
+    const r = await this.read((p) => p.query('SELECT 1 FROM revoked_tokens WHERE jti = $1', [jti]));
+    return r.rows.length > 0;
+  }
+}

@@ -1,0 +1,91 @@
+// The pg pool, its settings from DATABASE_URL, and the mapping of driver errors to StoreError codes.
+import pg from 'pg';
+import { StoreError } from '../errors';
+
+export interface PgSettings {
+  /** Connection string without our own parameters (pg parses host, user, password, database, ssl*). */
+  connectionString: string;
+  max: number;
+  statementTimeoutMs: number;
+  connectTimeoutMs: number;
+}
+
+/**
+ * Reads our parameters off the URL: `max` (pool size, default 10), `statement_timeout` (ms, default 15000) and
+ * `connect_timeout` (seconds, default 10). Everything else (sslmode, sslrootcert, application_name, options, …) is
+ * left for pg's connection-string parser.
+ */
+export function pgSettings(url: string): PgSettings {
+  const u = new URL(url);
+  const take = (name: string): string | undefined => {
+    const v = u.searchParams.get(name) ?? undefined;
+    u.searchParams.delete(name);
+    return v;
+  };
+  const int = (v: string | undefined, fallback: number, min: number, max: number): number => {
+    if (v === undefined || v === '') return fallback;
+    const n = Number(v);
+    if (!Number.isInteger(n) || n < min || n > max) throw new Error(`invalid DATABASE_URL parameter value "${v}"`);
+    return n;
+  };
+  const max = int(take('max') ?? take('pool_max'), 10, 1, 1000);
+  const statementTimeoutMs = int(take('statement_timeout'), 15_000, 0, 86_400_000);
+  const connectTimeoutMs = int(take('connect_timeout'), 10, 0, 3600) * 1000;
+  return { connectionString: u.toString(), max, statementTimeoutMs, connectTimeoutMs };
+}
+
+const INT8 = 20;
+const NUMERIC = 1700;
+
+/** bigint and numeric as JS numbers (seqs, counts, epoch ms: all far below 2^53), for this pool only. */
+const types = {
+  getTypeParser(oid: number, format?: 'text' | 'binary') {
+    if (oid === INT8 || oid === NUMERIC) return (v: string) => (v === null ? null : Number(v));
+    return pg.types.getTypeParser(oid, format as 'text');
+  },
+};
+
+export function createPool(url: string, onError?: (e: Error) => void): pg.Pool {
+  const s = pgSettings(url);
+  const pool = new pg.Pool({
+    connectionString: s.connectionString,
+    max: s.max,
+    statement_timeout: s.statementTimeoutMs || undefined,
+    connectionTimeoutMillis: s.connectTimeoutMs,
+    idleTimeoutMillis: 30_000,
+    types: types as never,
+  });
+  // An idle client whose server went away emits 'error' on the pool; without a listener the process would crash.
+  pool.on('error', (e) => onError?.(e));
+  return pool;
+}
+
+const NETWORK_CODES = new Set(['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'ENOTFOUND', 'EAI_AGAIN', 'EHOSTUNREACH',
+  'ENETUNREACH', 'EPIPE', 'ECONNABORTED']);
+/** Server-side codes that mean "not now": shutdown, cannot connect, too many connections, timeouts, recovery. */
+const UNAVAILABLE_SQLSTATES = new Set(['57P01', '57P02', '57P03', '57014', '53300', '53400', '55P03', '25006']);
+
+export function isUnavailable(e: unknown): boolean {
+  if (typeof e !== 'object' || e === null) return false;
+  const code = (e as { code?: unknown }).code;
+  if (typeof code === 'string') {
+    if (NETWORK_CODES.has(code) || UNAVAILABLE_SQLSTATES.has(code) || code.startsWith('08')) return true;
+  }
+  const msg = (e as { message?: unknown }).message;
+  return typeof msg === 'string' && /Connection terminated|connection timeout|timeout exceeded when trying to connect|Client has encountered a connection error|Connection refused|Cannot use a pool after calling end/i.test(msg);
+}
+
+export function sqlState(e: unknown): string | undefined {
+  const code = typeof e === 'object' && e !== null ? (e as { code?: unknown }).code : undefined;
+  return typeof code === 'string' ? code : undefined;
+}
+
+/** StoreErrors pass through; lost connections become 'unavailable' (503); everything else is rethrown as is. */
+export function mapError(e: unknown): unknown {
+  if (e instanceof StoreError) return e;
+  if (isUnavailable(e)) {
+    const code = sqlState(e);
+    return new StoreError('unavailable', `database unavailable${code ? ` (${code})` : ''}`);
+  }
+  return e;
+}

@@ -1,0 +1,49 @@
+// PostgreSQL for tests: TEST_DATABASE=postgres runs the integration tests against fresh databases on the server at
+// TEST_PG_URL (default postgres://postgres@127.0.0.1:5432/postgres, trust auth).
+import { randomBytes } from 'node:crypto';
+import { Client } from 'pg';
+
+export const onPostgres = process.env.TEST_DATABASE === 'postgres';
+
+/** For tests that reach into the SQLite handle (gw.store.db): skipped when the gateway runs on PostgreSQL. */
+export const sqliteOnly: typeof test = onPostgres ? test.skip : test;
+
+export const adminUrl = process.env.TEST_PG_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres';
+
+export function testDatabaseUrl(database: string, params = ''): string {
+  const u = new URL(adminUrl);
+  u.pathname = `/${database}`;
+  return u.toString() + params;
+}
+
+async function admin<T>(fn: (c: Client) => Promise<T>): Promise<T> {
+  const c = new Client({ connectionString: adminUrl, connectionTimeoutMillis: 5000 });
+  await c.connect();
+  try {
+    return await fn(c);
+  } finally {
+    await c.end();
+  }
+}
+
+/** Creates an empty database with a random name and returns the name. */
+export async function createTestDatabase(): Promise<string> {
+  const name = `scimbridge_test_${randomBytes(6).toString('hex')}`;
+  await admin((c) => c.query(`CREATE DATABASE ${name}`));
+  return name;
+}
+
+export async function dropTestDatabase(name: string): Promise<void> {
+  if (!/^scimbridge_test_[0-9a-f]+$/.test(name)) throw new Error(`refusing to drop ${name}`);
+  await admin((c) => c.query(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`));
+}
+
+/** Whether the PostgreSQL server answers (tests that need it are skipped when it does not). */
+export async function postgresReachable(): Promise<boolean> {
+  try {
+    await admin((c) => c.query('SELECT 1'));
+    return true;
+  } catch {
+    return false;
+  }
+}
