@@ -60,6 +60,8 @@ export interface Config {
   workerInProcess: boolean;
   /** Default retry schedule for targets that do not set their own. */
   retrySchedule?: string[];
+  /** How long a new event waits so that bursts coalesce (WORKER_COALESCE_MS). */
+  workerCoalesceMs: number;
   /** How long a claimed delivery batch stays leased (WORKER_LEASE_MS); the worker's default when unset. */
   workerLeaseMs?: number;
 }
@@ -199,6 +201,7 @@ export function loadConfig(env: Env = process.env): Config {
     targetsFile: env.TARGETS_FILE || undefined,
     workerInProcess: boolVar(env, 'WORKER_IN_PROCESS', true),
     retrySchedule,
+    workerCoalesceMs: intVar(env, 'WORKER_COALESCE_MS', 200, 0, 60_000),
     workerLeaseMs: env.WORKER_LEASE_MS ? intVar(env, 'WORKER_LEASE_MS', 0, 1000, 86_400_000) : undefined,
   };
 }

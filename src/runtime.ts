@@ -23,7 +23,7 @@ export function loadTargets(config: Config): TargetConfig[] {
 
 export function startWorker(config: Config, rt: Runtime, log: Logger, targets: TargetConfig[]): DeliveryWorker | undefined {
   if (!targets.length) return undefined;
-  const worker = createWorker(rt.store, targets, log, { leaseMs: config.workerLeaseMs });
+  const worker = createWorker(rt.store, targets, log, { leaseMs: config.workerLeaseMs, coalesceMs: config.workerCoalesceMs });
   worker.start();
   log.info({ targets: targets.map((t) => `${t.name} (${t.kind}, tenant ${t.tenant})`) }, 'delivery worker started');
   return worker;

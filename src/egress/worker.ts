@@ -18,6 +18,11 @@ export interface WorkerOptions {
   /** Batches of one target in flight at once (each a different aggregate). */
   concurrency?: number;
   maxEventsPerBatch?: number;
+  /**
+   * How long a new event waits before it is delivered, so a burst of changes to one group (100 renames sent back
+   * to back) leaves as one coalesced call. 0 delivers at once.
+   */
+  coalesceMs?: number;
   metrics?: EgressMetrics;
 }
 
@@ -41,6 +46,8 @@ export class DeliveryWorker {
   private readonly leaseMs: number;
   private readonly concurrency: number;
   private readonly maxEvents: number;
+  private readonly coalesceMs: number;
+  private followUp?: NodeJS.Timeout;
   private readonly metrics: EgressMetrics;
 
   constructor(private readonly store: Store, targets: { config: TargetConfig; connector: Connector }[],
@@ -50,6 +57,7 @@ export class DeliveryWorker {
     this.leaseMs = opts.leaseMs ?? 5 * 60_000;
     this.concurrency = opts.concurrency ?? 8;
     this.maxEvents = opts.maxEventsPerBatch ?? 500;
+    this.coalesceMs = opts.coalesceMs ?? 200;
     this.metrics = opts.metrics ?? noMetrics;
   }
 
@@ -66,6 +74,7 @@ export class DeliveryWorker {
     this.running = false;
     this.unsubscribe?.();
     if (this.timer) clearTimeout(this.timer);
+    if (this.followUp) clearTimeout(this.followUp);
     const all = Promise.allSettled([...this.active]);
     await Promise.race([all, new Promise((r) => setTimeout(r, graceMs).unref())]);
     for (const { target, seqs } of this.claimed.values()) await this.store.egress.release(target, seqs).catch(() => undefined);
@@ -86,6 +95,16 @@ export class DeliveryWorker {
       if ((await this.store.egress.openCount()) === 0) return;
       await new Promise((r) => setTimeout(r, 20));
     }
+  }
+
+  /** New events wait out the coalescing window: look again right after it. */
+  private comeBackAfterWindow(): void {
+    if (this.followUp || !this.running) return;
+    this.followUp = setTimeout(() => {
+      this.followUp = undefined;
+      this.wake();
+    }, this.coalesceMs + 5);
+    this.followUp.unref?.();
   }
 
   private wake(): void {
@@ -114,13 +133,15 @@ export class DeliveryWorker {
     this.ticking = true;
     try {
       for (const t of this.targets) {
-        await this.store.egress.ingest(t.config.name, t.config.tenant, t.connector.types, 5000);
-        // Read the clock after ingest, so what was just taken in is due in this pass.
+        const taken = await this.store.egress.ingest(t.config.name, t.config.tenant, t.connector.types, 5000);
+        if (taken > 0 && this.coalesceMs > 0) this.comeBackAfterWindow();
+        // Read the clock after ingest, so what was just taken in counts from now.
         const now = Date.now();
         if (t.pausedUntil > now) continue;
         const room = this.concurrency - t.inFlight;
         if (room <= 0) continue;
-        const batches = await this.store.egress.claim(t.config.name, now, this.leaseMs, room, this.maxEvents);
+        // An event is due once it has waited out the coalescing window (claim compares next_at with this time).
+        const batches = await this.store.egress.claim(t.config.name, now - this.coalesceMs, this.leaseMs, room, this.maxEvents);
         for (const b of batches) this.launch(t, b);
       }
     } finally {

@@ -86,7 +86,7 @@ export async function startGateway(opts: GatewayOptions = {}): Promise<TestGatew
     const s = app.listen(0, '127.0.0.1', () => resolve(s));
   });
   const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
-  const worker = targets.length ? createWorker(store, targets, log, { pollMs: 50, ...opts.workerOptions }) : undefined;
+  const worker = targets.length ? createWorker(store, targets, log, { pollMs: 50, coalesceMs: 0, ...opts.workerOptions }) : undefined;
   if (worker && opts.startWorker) worker.start();
   const stop = async () => {
     await worker?.stop(2000);
