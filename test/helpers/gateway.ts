@@ -69,7 +69,7 @@ export async function startGateway(opts: GatewayOptions = {}): Promise<TestGatew
     : undefined;
   if (pgDatabase) writeFileSync(pgMarker, pgDatabase);
   const store = pgDatabase
-    ? new PostgresStore({ kind: 'postgres', url: testDatabaseUrl(pgDatabase) }) as unknown as SqliteStore
+    ? new PostgresStore({ kind: 'postgres', url: testDatabaseUrl(pgDatabase, '?max=4&statement_timeout=60000') }) as unknown as SqliteStore
     : new SqliteStore({ kind: 'sqlite', file: dbFile, synchronous: 'NORMAL' });
   await store.migrate();
   const jwt: JwtConfig = {
