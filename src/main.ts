@@ -2,6 +2,7 @@
 // naming the variable when the configuration is invalid.
 import type { Server } from 'node:http';
 import { ConfigError, loadConfig, type Config } from './config';
+import type { DeliveryWorker } from './egress';
 import { createLogger } from './log';
 import { loadTargets, openRuntime, startWorker } from './runtime';
 import { buildApp } from './server';
@@ -11,9 +12,12 @@ export async function start(config: Config): Promise<{ server: Server; close: ()
   const targets = loadTargets(config);
   const rt = await openRuntime(config, log);
   if (rt.migrated.length) log.info({ migrations: rt.migrated }, 'database migrated');
+  let worker: DeliveryWorker | undefined;
   const app = buildApp({
     store: rt.store, verifier: rt.verifier, log, maxBodyBytes: config.maxBodyBytes, maxResults: config.maxResults,
     publicUrl: config.publicUrl, targets,
+    // /readyz checks the worker only when one runs in this process (it starts right after listen).
+    workerAlive: config.workerInProcess && targets.length ? () => worker?.isAlive() ?? false : undefined,
   });
   const server = await new Promise<Server>((resolve, reject) => {
     const s = app.listen(config.port, config.host, () => resolve(s));
@@ -22,7 +26,7 @@ export async function start(config: Config): Promise<{ server: Server; close: ()
   const address = server.address();
   const port = typeof address === 'object' && address ? address.port : config.port;
   log.info({ host: config.host, port, database: config.database.kind, mounts: ['/api/scim/v2', '/sso/scim/v2'] }, 'scimbridge listening');
-  const worker = config.workerInProcess ? startWorker(config, rt, log, targets) : undefined;
+  worker = config.workerInProcess ? startWorker(config, rt, log, targets) : undefined;
   const close = async () => {
     await new Promise<void>((resolve) => server.close(() => resolve()));
     await worker?.stop();

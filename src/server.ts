@@ -18,6 +18,10 @@ export interface AppDeps {
   publicUrl?: string;
   /** Delivery targets, for the admin API. */
   targets?: TargetConfig[];
+  /** Whether the delivery worker running in this process is alive (absent: no worker here). */
+  workerAlive?: () => boolean;
+  /** How long /readyz waits for the database before answering 503 (ms). */
+  readyTimeoutMs?: number;
 }
 
 const JSON_TYPES = ['application/json', 'application/scim+json'];
@@ -51,6 +55,23 @@ function bodyErrors(err: unknown, req: Request, res: Response, next: NextFunctio
   }
 }
 
+/** Why this process is not ready, or undefined when it is. */
+async function readiness(deps: AppDeps): Promise<string | undefined> {
+  await deps.store.ping();
+  const pending = await deps.store.pendingMigrations();
+  if (pending.length) return `migrations not applied: ${pending.join(', ')}`;
+  if (deps.workerAlive && !deps.workerAlive()) return 'delivery worker is not running';
+  return undefined;
+}
+
+function withTimeout<T>(p: Promise<T>, ms: number): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<never>((_resolve, reject) => {
+    timer = setTimeout(() => reject(new Error(`no answer within ${ms} ms`)), ms);
+  });
+  return Promise.race([p, timeout]).finally(() => clearTimeout(timer));
+}
+
 export function buildApp(deps: AppDeps): express.Express {
   const app = express();
   app.disable('x-powered-by');
@@ -58,13 +79,25 @@ export function buildApp(deps: AppDeps): express.Express {
   // A stable, simple query parser; the SCIM mount pins the parsed object per request.
   app.set('query parser', 'simple');
 
-  app.get('/healthz', async (_req, res) => {
+  // Liveness: the process is up and serving HTTP. Never touches the database, so an orchestrator does not restart
+  // healthy replicas while PostgreSQL is away.
+  app.get('/healthz', (_req, res) => {
+    res.set('Cache-Control', 'no-store').json({ status: 'ok' });
+  });
+
+  // Readiness: the database answers, its schema is current and (when one runs here) the delivery worker is alive.
+  // The body never says which check failed; the log does.
+  app.get('/readyz', async (_req, res) => {
+    res.set('Cache-Control', 'no-store');
+    let reason: string | undefined;
     try {
-      await deps.store.ping();
-      res.json({ status: 'ok' });
-    } catch {
-      res.status(503).json({ status: 'unavailable' });
+      reason = await withTimeout(readiness(deps), deps.readyTimeoutMs ?? 3000);
+    } catch (err) {
+      reason = `database: ${(err as Error)?.message ?? String(err)}`;
     }
+    if (reason === undefined) return void res.json({ status: 'ready' });
+    deps.log.warn({ reason }, 'not ready');
+    res.status(503).json({ status: 'unavailable' });
   });
 
   app.use(requireJson);

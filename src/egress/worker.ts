@@ -49,6 +49,8 @@ export class DeliveryWorker {
   private readonly coalesceMs: number;
   private followUp?: NodeJS.Timeout;
   private readonly metrics: EgressMetrics;
+  /** When the last pass of the loop ended (or the loop started), for isAlive(). */
+  private lastPassAt = 0;
 
   constructor(private readonly store: Store, targets: { config: TargetConfig; connector: Connector }[],
     private readonly log: Logger, opts: WorkerOptions = {}) {
@@ -64,6 +66,7 @@ export class DeliveryWorker {
   start(): void {
     if (this.running || this.targets.length === 0) return;
     this.running = true;
+    this.lastPassAt = Date.now();
     // A commit that wrote events wakes the worker at once; the poll catches other processes' commits and retries.
     this.unsubscribe = this.store.onCommit(() => this.wake());
     this.schedule(0);
@@ -78,6 +81,15 @@ export class DeliveryWorker {
     const all = Promise.allSettled([...this.active]);
     await Promise.race([all, new Promise((r) => setTimeout(r, graceMs).unref())]);
     for (const { target, seqs } of this.claimed.values()) await this.store.egress.release(target, seqs).catch(() => undefined);
+  }
+
+  /**
+   * For readiness: the loop was started and its last pass ended (successfully or not) within a few poll intervals.
+   * A worker with no enabled target has nothing to do and counts as alive.
+   */
+  isAlive(now = Date.now()): boolean {
+    if (this.targets.length === 0) return true;
+    return this.running && now - this.lastPassAt <= Math.max(5 * this.pollMs, 5000);
   }
 
   /** Runs one pass over every target (tests drive the worker with this). */
@@ -120,6 +132,7 @@ export class DeliveryWorker {
     if (this.timer) clearTimeout(this.timer);
     this.timer = setTimeout(() => {
       this.tick().catch((e) => this.log.error({ err: e }, 'delivery worker pass failed')).finally(() => {
+        this.lastPassAt = Date.now();
         if (!this.running) return;
         const soon = this.again;
         this.again = false;

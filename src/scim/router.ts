@@ -97,7 +97,7 @@ export function scimMount(deps: ScimDeps, mountPath: string): Router {
     }
     const mapped = toScimError(ctx?.error ?? err);
     if (mapped.internal) deps.log.error({ err: original, tenant: ctx?.tenant }, 'SCIM request failed');
-    res.set(mapped.headers).status(mapped.status).json(mapped.body);
+    res.set(mapped.headers).status(mapped.status).type('application/scim+json').json(mapped.body);
   });
   return router;
 }

@@ -99,6 +99,8 @@ export interface Store {
   /** Calls back after each commit that wrote change events (wakes the delivery worker). */
   onCommit(listener: () => void): () => void;
   migrate(): Promise<string[]>;
+  /** Migrations not yet applied to the database (empty when the schema is current). */
+  pendingMigrations(): Promise<string[]>;
   ping(): Promise<void>;
   close(): Promise<void>;
 

@@ -433,11 +433,14 @@ describe('error bodies are SCIM JSON, never HTML', () => {
     expectScimError(await scim('GET', `${gw.sso}/Users?filter=${encodeURIComponent('userName eq')}`, t), 400, 'invalidFilter');
   });
 
-  test('GET /healthz → 200 without auth', async () => {
+  test('GET /healthz (liveness) and GET /readyz (readiness) → 200 without auth', async () => {
     const res = await scim('GET', `${gw.url}/healthz`, undefined);
     expect(res.status).toBe(200);
     expect(res.headers.get('content-type')).toMatch(/json/);
     expect(res.body).toEqual({ status: 'ok' });
+    const ready = await scim('GET', `${gw.url}/readyz`, undefined);
+    expect(ready.status).toBe(200);
+    expect(ready.body).toEqual({ status: 'ready' });
   });
 });
 

@@ -12,7 +12,7 @@ import type {
 } from '../types';
 import { PostgresEgressStore } from './egress';
 import { filterToSql, orderBy, Params } from './filter-sql';
-import { migratePostgres } from './migrate';
+import { migratePostgres, pendingPostgresMigrations } from './migrate';
 import { createPool, mapError, sqlState } from './pool';
 
 export interface PostgresConfig {
@@ -142,6 +142,10 @@ export class PostgresStore implements Store {
     } catch (e) {
       throw mapError(e);
     }
+  }
+
+  async pendingMigrations(): Promise<string[]> {
+    return this.read((p) => pendingPostgresMigrations(p));
   }
 
   async ping(): Promise<void> {

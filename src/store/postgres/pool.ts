@@ -57,6 +57,13 @@ export function createPool(url: string, onError?: (e: Error) => void): pg.Pool {
   });
   // An idle client whose server went away emits 'error' on the pool; without a listener the process would crash.
   pool.on('error', (e) => onError?.(e));
+  // A checked-out client (inside a transaction, between two statements; the migration lock holder) emits 'error' on
+  // itself, and pg-pool only listens while the client is idle: without this the process would crash on a reset
+  // connection. The statement that was running (or the next one) rejects and is mapped to 'unavailable'; the pool's
+  // own listener above reports idle clients, so this one stays silent.
+  pool.on('connect', (client) => {
+    client.on('error', () => undefined);
+  });
   return pool;
 }
 

@@ -13,7 +13,7 @@ import type {
 } from '../types';
 import { filterToSql, orderBy } from './filter-sql';
 import { SqliteEgressStore } from './egress';
-import { migrateSqlite } from './migrate';
+import { migrateSqlite, pendingMigrations } from './migrate';
 
 interface UserRow {
   id: string; user_name: string; external_id: string | null; display_name: string | null; active: number;
@@ -202,6 +202,10 @@ export class SqliteStore implements Store {
     this.prepared = undefined;
     this.egressStore = undefined;
     return done;
+  }
+
+  async pendingMigrations(): Promise<string[]> {
+    return pendingMigrations(this.db);
   }
 
   async ping(): Promise<void> {

@@ -38,7 +38,7 @@ function targetsFile(dir: string, receiverUrl: string): string {
 function envFor(dir: string, targets: string, extra: Record<string, string> = {}): Record<string, string> {
   return {
     DATABASE_URL: `sqlite:${path.join(dir, 'db.sqlite')}`, JWT_SECRET, TARGETS_FILE: targets, CLI_TEST_HOOK_SECRET: HOOK_SECRET,
-    WORKER_IN_PROCESS: 'true', RETRY_SCHEDULE: '200ms,200ms', ...extra,
+    WORKER_IN_PROCESS: 'true', RETRY_SCHEDULE: '200ms,200ms,500ms,1s,2s,3s', WORKER_COALESCE_MS: '0', ...extra,
   };
 }
 
