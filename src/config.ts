@@ -64,7 +64,39 @@ export interface Config {
   workerCoalesceMs: number;
   /** How long a claimed delivery batch stays leased (WORKER_LEASE_MS); the worker's default when unset. */
   workerLeaseMs?: number;
+  /** Operations and limits (see OpsConfig). */
+  ops: OpsConfig;
 }
+
+/** Operations and hardening settings. */
+export interface OpsConfig {
+  /** Bearer token /metrics requires (METRICS_TOKEN); open when unset. */
+  metricsToken?: string;
+  /** Requests per second each tenant may make (token bucket, per replica); 0 turns the limit off. */
+  rateLimitPerSecond: number;
+  /** How many requests a tenant may make at once above the rate. */
+  rateLimitBurst: number;
+  /** Member values one request may carry (advertised in /ServiceProviderConfig). */
+  maxMembersPerRequest: number;
+  /** Longest filter accepted (characters). */
+  maxFilterLength: number;
+  /** Deepest nesting of parentheses and brackets accepted in a filter. */
+  maxFilterDepth: number;
+  /** Audit records older than this many days are deleted. */
+  auditRetentionDays: number;
+  /** How long shutdown may take before remaining connections and deliveries are cut (ms). */
+  shutdownTimeoutMs: number;
+}
+
+export const DEFAULT_OPS: OpsConfig = {
+  rateLimitPerSecond: 100,
+  rateLimitBurst: 200,
+  maxMembersPerRequest: 20000,
+  maxFilterLength: 8192,
+  maxFilterDepth: 32,
+  auditRetentionDays: 365,
+  shutdownTimeoutMs: 10000,
+};
 
 type Env = Record<string, string | undefined>;
 
@@ -176,6 +208,23 @@ export function parseJwtConfig(env: Env): JwtConfig {
   };
 }
 
+export function parseOpsConfig(env: Env): OpsConfig {
+  const metricsToken = env.METRICS_TOKEN || undefined;
+  if (metricsToken !== undefined && metricsToken.length < 16) throw new ConfigError('METRICS_TOKEN', 'must be at least 16 characters');
+  const d = DEFAULT_OPS;
+  const rate = intVar(env, 'RATE_LIMIT_PER_SECOND', d.rateLimitPerSecond, 0, 1_000_000);
+  return {
+    metricsToken,
+    rateLimitPerSecond: rate,
+    rateLimitBurst: intVar(env, 'RATE_LIMIT_BURST', Math.max(d.rateLimitBurst, rate * 2), 1, 10_000_000),
+    maxMembersPerRequest: intVar(env, 'MAX_MEMBERS_PER_REQUEST', d.maxMembersPerRequest, 1, 10_000_000),
+    maxFilterLength: intVar(env, 'MAX_FILTER_LENGTH', d.maxFilterLength, 16, 1_000_000),
+    maxFilterDepth: intVar(env, 'MAX_FILTER_DEPTH', d.maxFilterDepth, 1, 1000),
+    auditRetentionDays: intVar(env, 'AUDIT_RETENTION_DAYS', d.auditRetentionDays, 1, 36500),
+    shutdownTimeoutMs: intVar(env, 'SHUTDOWN_TIMEOUT_MS', d.shutdownTimeoutMs, 100, 3_600_000),
+  };
+}
+
 export function loadConfig(env: Env = process.env): Config {
   const logLevel = (env.LOG_LEVEL || 'info').toLowerCase();
   if (!LOG_LEVELS.includes(logLevel)) throw new ConfigError('LOG_LEVEL', `expected one of ${LOG_LEVELS.join(', ')}, got "${env.LOG_LEVEL}"`);
@@ -198,6 +247,7 @@ export function loadConfig(env: Env = process.env): Config {
     maxBodyBytes: intVar(env, 'MAX_BODY_BYTES', 10 * 1024 * 1024, 1024, 1024 * 1024 * 1024),
     maxResults: intVar(env, 'MAX_RESULTS', 1000, 1, 100000),
     publicUrl: publicUrl?.replace(/\/+$/, ''),
+    ops: parseOpsConfig(env),
     targetsFile: env.TARGETS_FILE || undefined,
     workerInProcess: boolVar(env, 'WORKER_IN_PROCESS', true),
     retrySchedule,

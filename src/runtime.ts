@@ -4,6 +4,7 @@ import { resolveKeySource } from './auth/keys';
 import { createVerifier, type TokenVerifier } from './auth/verify';
 import type { Config, JwtConfig } from './config';
 import { createWorker, type DeliveryWorker } from './egress';
+import type { EgressMetrics } from './egress/metrics';
 import { loadTargetsFile, type TargetConfig } from './egress/targets';
 import { PostgresStore } from './store/postgres';
 import { SqliteStore } from './store/sqlite';
@@ -21,9 +22,9 @@ export function loadTargets(config: Config): TargetConfig[] {
   return config.targetsFile ? loadTargetsFile(config.targetsFile, process.env, config.retrySchedule) : [];
 }
 
-export function startWorker(config: Config, rt: Runtime, log: Logger, targets: TargetConfig[]): DeliveryWorker | undefined {
+export function startWorker(config: Config, rt: Runtime, log: Logger, targets: TargetConfig[], metrics?: EgressMetrics): DeliveryWorker | undefined {
   if (!targets.length) return undefined;
-  const worker = createWorker(rt.store, targets, log, { leaseMs: config.workerLeaseMs, coalesceMs: config.workerCoalesceMs });
+  const worker = createWorker(rt.store, targets, log, { leaseMs: config.workerLeaseMs, coalesceMs: config.workerCoalesceMs, metrics });
   worker.start();
   log.info({ targets: targets.map((t) => `${t.name} (${t.kind}, tenant ${t.tenant})`) }, 'delivery worker started');
   return worker;

@@ -1,10 +1,16 @@
 // Builds the Express app (no listen): body parsing with SCIM errors for every refusal, health, the two SCIM
 // mounts over one store, and JSON answers for everything else.
+import { timingSafeEqual } from 'node:crypto';
 import express, { type NextFunction, type Request, type Response } from 'express';
 import type { Logger } from 'pino';
 import { adminRouter } from './admin/routes';
 import type { TokenVerifier } from './auth/verify';
 import type { TargetConfig } from './egress/targets';
+import type { GatewayMetrics } from './ops/metrics';
+import { TenantRateLimiter } from './ops/rate-limit';
+import { requestLog } from './ops/request-log';
+import { securityHeaders } from './ops/security-headers';
+import type { ScimLimits } from './scim/context';
 import { errorBody } from './scim/errors';
 import { MOUNTS, scimMount } from './scim/router';
 import type { Store } from './store/types';
@@ -22,6 +28,22 @@ export interface AppDeps {
   workerAlive?: () => boolean;
   /** How long /readyz waits for the database before answering 503 (ms). */
   readyTimeoutMs?: number;
+  /** Prometheus metrics served at /metrics; none when absent. */
+  metrics?: GatewayMetrics;
+  /** Bearer token /metrics requires; open when absent. */
+  metricsToken?: string;
+  /** Per-tenant rate limit (requests per second, burst); off when absent or 0. */
+  rateLimit?: { perSecond: number; burst: number };
+  limits?: ScimLimits;
+  /** True once shutdown has begun: /readyz answers 503 so load balancers stop sending. */
+  draining?: () => boolean;
+}
+
+/** Compares a presented secret with the expected one in time that does not depend on where they differ. */
+export function sameSecret(presented: string, expected: string): boolean {
+  const a = Buffer.from(presented);
+  const b = Buffer.from(expected);
+  return a.length === b.length && timingSafeEqual(a, b);
 }
 
 const JSON_TYPES = ['application/json', 'application/scim+json'];
@@ -57,6 +79,7 @@ function bodyErrors(err: unknown, req: Request, res: Response, next: NextFunctio
 
 /** Why this process is not ready, or undefined when it is. */
 async function readiness(deps: AppDeps): Promise<string | undefined> {
+  if (deps.draining?.()) return 'shutting down';
   await deps.store.ping();
   const pending = await deps.store.pendingMigrations();
   if (pending.length) return `migrations not applied: ${pending.join(', ')}`;
@@ -78,6 +101,8 @@ export function buildApp(deps: AppDeps): express.Express {
   app.set('etag', false);
   // A stable, simple query parser; the SCIM mount pins the parsed object per request.
   app.set('query parser', 'simple');
+  app.use(requestLog(deps.log, deps.metrics));
+  app.use(securityHeaders);
 
   // Liveness: the process is up and serving HTTP. Never touches the database, so an orchestrator does not restart
   // healthy replicas while PostgreSQL is away.
@@ -100,13 +125,31 @@ export function buildApp(deps: AppDeps): express.Express {
     res.status(503).json({ status: 'unavailable' });
   });
 
+  if (deps.metrics) {
+    const metrics = deps.metrics;
+    app.get('/metrics', async (req, res) => {
+      if (deps.metricsToken !== undefined) {
+        const m = /^Bearer (.+)$/.exec(req.get('authorization') ?? '');
+        if (!m || !sameSecret(m[1], deps.metricsToken)) {
+          res.status(401).set('WWW-Authenticate', 'Bearer realm="metrics"').type('application/scim+json')
+            .json(errorBody(401, undefined, 'Metrics need the bearer token configured in METRICS_TOKEN'));
+          return;
+        }
+      }
+      const out = await metrics.render();
+      res.type(out.contentType).send(out.body);
+    });
+  }
+
   app.use(requireJson);
   app.use(express.json({ type: JSON_TYPES, limit: deps.maxBodyBytes, strict: true }));
   app.use(bodyErrors);
 
   app.use('/admin', adminRouter({ store: deps.store, verifier: deps.verifier, log: deps.log, targets: deps.targets ?? [] }));
+  const limiter = deps.rateLimit && deps.rateLimit.perSecond > 0
+    ? new TenantRateLimiter(deps.rateLimit.perSecond, deps.rateLimit.burst) : undefined;
   for (const mount of MOUNTS) {
-    app.use(mount, scimMount(deps, mount));
+    app.use(mount, scimMount({ ...deps, limiter }, mount));
   }
 
   app.use((_req, res) => {

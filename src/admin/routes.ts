@@ -7,6 +7,7 @@ import type { Principal } from '../auth/principal';
 import type { TokenVerifier } from '../auth/verify';
 import type { TargetConfig } from '../egress/targets';
 import type { DeliveryState, LinkKind } from '../store/egress-types';
+import type { AuditOperation } from '../store/audit';
 import type { Store } from '../store/types';
 import { errorBody } from '../scim/errors';
 
@@ -41,6 +42,17 @@ function visibleTarget(deps: AdminDeps, res: Response, name: string): TargetConf
 function visibleTargets(deps: AdminDeps, res: Response): TargetConfig[] {
   const p = principal(res);
   return deps.targets.filter((t) => p.tenant === '*' || t.tenant === p.tenant);
+}
+
+const RESOURCE_TYPES = ['User', 'Group'] as const;
+const OPERATIONS: AuditOperation[] = ['create', 'replace', 'patch', 'delete'];
+
+/** An ISO-8601 time as stored (UTC with milliseconds), from any form Date understands. */
+function isoParam(v: string | undefined, name: string): string | undefined {
+  if (v === undefined || v === '') return undefined;
+  const t = Date.parse(v);
+  if (Number.isNaN(t)) throw new AdminError(400, `${name} must be an ISO-8601 time`);
+  return new Date(t).toISOString();
 }
 
 function intParam(v: unknown, name: string, fallback: number, max = Number.MAX_SAFE_INTEGER): number {
@@ -96,6 +108,26 @@ export function adminRouter(deps: AdminDeps): Router {
     for (const t of targets) rows.push(...(await deps.store.egress.listDeliveries({ target: t.name, state, aggregate, beforeSeq, limit })));
     rows.sort((a, b) => b.seq - a.seq);
     return { deliveries: rows.slice(0, limit) };
+  }));
+
+  // The audit trail, newest first. A tenant's token sees its tenant; a "*" token sees all, or one with ?tenant=.
+  r.get('/audit', wrap(async (req, res) => {
+    const q = req.query as Record<string, string | undefined>;
+    const p = principal(res);
+    if (q.tenant !== undefined && p.tenant !== '*' && q.tenant !== p.tenant) return { records: [], next: null };
+    const tenant = p.tenant === '*' ? q.tenant : p.tenant;
+    const resourceType = q.resourceType === undefined ? undefined : RESOURCE_TYPES.find((t) => t.toLowerCase() === q.resourceType!.toLowerCase());
+    if (q.resourceType !== undefined && !resourceType) throw new AdminError(400, 'resourceType must be User or Group');
+    if (q.operation !== undefined && !OPERATIONS.includes(q.operation as AuditOperation)) {
+      throw new AdminError(400, `operation must be one of ${OPERATIONS.join(', ')}`);
+    }
+    const limit = intParam(q.limit, 'limit', 100, 1000);
+    const records = await deps.store.listAudit({
+      tenant, resourceType, resourceId: q.resourceId, subject: q.subject, operation: q.operation as AuditOperation | undefined,
+      since: isoParam(q.since, 'since'), until: isoParam(q.until, 'until'),
+      beforeSeq: q.beforeSeq !== undefined ? intParam(q.beforeSeq, 'beforeSeq', 0) : undefined, limit,
+    });
+    return { records, next: records.length === limit ? records[records.length - 1].seq : null };
   }));
 
   r.get('/deliveries/:target/:seq', wrap(async (req, res) => {

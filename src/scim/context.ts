@@ -14,11 +14,21 @@ export interface ScimContext {
   /** If-Match: '*' (any version), the versions listed, or undefined when absent. */
   ifMatch?: '*' | number[];
   maxResults: number;
+  limits: ScimLimits;
   /** The last error a handler threw, for statuses scimmy-routers cannot render (e.g. 503). */
   error?: Error;
   /** ETag of the resource a bodiless answer (204) leaves behind. */
   etag?: string;
 }
+
+/** Request limits, advertised in /ServiceProviderConfig. */
+export interface ScimLimits {
+  maxMembersPerRequest: number;
+  maxFilterLength: number;
+  maxFilterDepth: number;
+}
+
+export const DEFAULT_LIMITS: ScimLimits = { maxMembersPerRequest: 20000, maxFilterLength: 8192, maxFilterDepth: 32 };
 
 /** Base URL every resource location is built on; mount.ts swaps it for the request's own mount. */
 export const LOCATION_BASE = 'https://scimbridge.invalid/scim/v2';

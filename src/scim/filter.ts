@@ -161,10 +161,10 @@ function convert(kind: ResourceKind, node: ParsedFilter, within?: 'emails' | 'me
 }
 
 /** Parses and resolves a filter; any problem is a 400 invalidFilter naming it. */
-export function parseFilter(kind: ResourceKind, text: string): Filter {
+export function parseFilter(kind: ResourceKind, text: string, limits = { maxLength: MAX_FILTER_LENGTH, maxDepth: MAX_FILTER_DEPTH }): Filter {
   if (typeof text !== 'string' || text.trim() === '') throw invalid('The filter is empty');
-  if (text.length > MAX_FILTER_LENGTH) throw invalid(`The filter is longer than ${MAX_FILTER_LENGTH} characters`);
-  if (nestingDepth(text) > MAX_FILTER_DEPTH) throw invalid(`The filter nests deeper than ${MAX_FILTER_DEPTH} levels`);
+  if (text.length > limits.maxLength) throw invalid(`The filter is longer than ${limits.maxLength} characters`);
+  if (nestingDepth(text) > limits.maxDepth) throw invalid(`The filter nests deeper than ${limits.maxDepth} levels`);
   let parsed: ParsedFilter;
   try {
     parsed = parse(text);

@@ -63,6 +63,14 @@ function takeMembers(body: Record<string, unknown>): string[] | undefined {
   return memberIds(value, 'members');
 }
 
+/** Member values one request may carry (MAX_MEMBERS_PER_REQUEST; advertised in /ServiceProviderConfig). */
+function capMembers(ctx: ScimContext, count: number): void {
+  const max = ctx.limits.maxMembersPerRequest;
+  if (count > max) {
+    throw badRequest('invalidValue', `This request names ${count} members; at most ${max} per request are accepted. Send larger changes as several PATCH requests.`);
+  }
+}
+
 /** The group as answered: scimmy shapes its attributes; members come from the member table when wanted. */
 async function groupOut(ctx: ScimContext, rec: GroupRecord, attributes: unknown): Promise<object> {
   const shaped = plainJson(new SCIMMY.Schemas.Group(groupObject(rec), 'out', groupBase(), attributes as never));
@@ -83,6 +91,7 @@ export async function patchGroup(ctx: ScimContext, id: string | undefined, messa
     if (!id) throw notFound('PATCH must name a Group');
     requireObjectBody(message, 'PATCH');
     const plan = planGroupPatch(message);
+    capMembers(ctx, plan.memberOps.reduce((n, op) => n + (op.op === 'removeAll' ? 0 : op.ids.length), 0));
     // Pure membership changes need no read: the store applies them as set operations and reports a missing group.
     const mustRead = plan.attributeOps.length > 0 || ctx.ifMatch !== undefined;
     const run = () => applyPlan(ctx, id, plan, mustRead, attributes);
@@ -158,6 +167,7 @@ export class ScimGroup extends SCIMMY.Resources.Group {
       requireObjectBody(instance, this.id ? 'PUT' : 'POST');
       const body = { ...(instance as Record<string, unknown>) };
       const ids = takeMembers(body);
+      capMembers(ctx, ids?.length ?? 0);
       const input = groupInput(new SCIMMY.Schemas.Group(body, 'in'));
       if (!this.id) {
         const { group } = await ctx.store.createGroup(ctx.tenant, input, ids ?? []);

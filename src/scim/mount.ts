@@ -3,6 +3,7 @@
 // request came in on. scimmy keeps basepaths in process-global state; rewriting per response makes that harmless.
 import type { Request, Response } from 'express';
 import { LOCATION_BASE, type ScimContext } from './context';
+import { badRequest } from './errors';
 
 /** Every base scimmy may have written: our constant, or (for Schemas/ResourceTypes) whatever mount ran last. */
 const SENTINEL = /^https:\/\/scimbridge\.invalid(?:\/api|\/sso)?\/scim\/v2/;
@@ -15,7 +16,26 @@ export function stableQuery(req: Request): Record<string, string | undefined> {
     const first = Array.isArray(v) ? v[0] : v;
     if (typeof first === 'string') q[k] = first;
   }
+  for (const name of ['attributes', 'excludedAttributes']) checkAttributeList(name, q[name]);
   return q;
+}
+
+/** RFC 7644 §3.10 attribute paths: [schema URN ":"] ATTRNAME ["." subAttr] (ATTRNAME per RFC 7643 §2.1, or "$ref"). */
+const ATTRIBUTE_PATH = /^(?:urn:[A-Za-z0-9._:-]+:)?[A-Za-z][\w-]*(?:\.(?:[A-Za-z][\w-]*|\$ref))?$/;
+
+/** Names scimmy's filter lexer takes for literals or logical operators: no SCIM attribute is called that. */
+const FILTER_WORDS = /^(?:true|false|and|or|not)$/i;
+
+/**
+ * attributes / excludedAttributes must be comma-separated attribute paths. scimmy builds a filter from them and
+ * throws TypeErrors (answered as 500) on others, e.g. "name..x", ",,,", "__proto__", "1", "true".
+ */
+function checkAttributeList(name: string, value: string | undefined): void {
+  if (value === undefined || value.trim() === '') return;
+  const bad = value.split(',').map((a) => a.trim()).find((a) => !ATTRIBUTE_PATH.test(a) || FILTER_WORDS.test(a));
+  if (bad !== undefined) {
+    throw badRequest('invalidValue', `${name} must be a comma-separated list of attribute names; "${bad.slice(0, 100)}" is not one`);
+  }
 }
 
 /** Replaces req.query with a plain own property so what we remove (filter) stays removed. */

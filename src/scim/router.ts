@@ -4,8 +4,10 @@ import express, { type NextFunction, type Request, type Response, type Router } 
 import type { Logger } from 'pino';
 import { authenticate, scopeForMethod, requireScope } from '../auth/middleware';
 import type { TokenVerifier } from '../auth/verify';
+import { rateLimit, type TenantRateLimiter } from '../ops/rate-limit';
+import { auditActor, operationOf } from '../store/audit';
 import type { Store } from '../store/types';
-import { etagOf, parseEtagList, type ScimContext } from './context';
+import { DEFAULT_LIMITS, etagOf, parseEtagList, type ScimContext, type ScimLimits } from './context';
 import { scimmyRouters } from './declare';
 import { errorBody, toScimError } from './errors';
 import { streamGroup } from './group-stream';
@@ -20,7 +22,13 @@ export interface ScimDeps {
   verifier: TokenVerifier;
   maxResults: number;
   publicUrl?: string;
+  limits?: ScimLimits;
+  /** Per-tenant rate limit; none when absent. */
+  limiter?: TenantRateLimiter;
 }
+
+/** Where /ServiceProviderConfig advertises the gateway's own request limits. */
+export const LIMITS_URN = 'urn:scimbridge:params:scim:schemas:extension:2.0:Limits';
 
 const SEARCH_PARAMS = ['filter', 'startIndex', 'count', 'sortBy', 'sortOrder', 'attributes', 'excludedAttributes'];
 
@@ -53,12 +61,14 @@ export function scimMount(deps: ScimDeps, mountPath: string): Router {
   const router = express.Router();
   const inner = scimmyRouters(deps.maxResults);
 
+  const limits = deps.limits ?? DEFAULT_LIMITS;
   router.use(authenticate(deps.verifier));
+  router.use(rateLimit(deps.limiter));
   router.use(searchAsList);
   router.use((req, res, next) => requireScope(scopeForMethod(req.method))(req, res, next));
   router.use((req, res, next) => {
     if (tenantOf(res) === '*') {
-      res.status(403).type('application/scim+json')
+      res.status(403).set('WWW-Authenticate', 'Bearer realm="scimbridge", error="insufficient_scope"').type('application/scim+json')
         .json(errorBody(403, undefined, 'This token is for all tenants; SCIM requests need a token for one tenant'));
       return;
     }
@@ -77,12 +87,18 @@ export function scimMount(deps: ScimDeps, mountPath: string): Router {
       query,
       ifMatch: ifMatch ? (ifMatch.any ? '*' : ifMatch.versions) : undefined,
       maxResults: deps.maxResults,
+      limits,
     };
     res.locals.scim = ctx;
     const base = requestBase(req, deps.publicUrl, mountPath);
     res.locals.base = base;
-    shapeResponses(req, res, base);
-    next();
+    shapeResponses(req, res, base, limits);
+    // Writes carry their actor to the store, which records it in the audit trail in the write's transaction.
+    const operation = operationOf(req.method);
+    if (!operation) return next();
+    auditActor.run({
+      subject: ctx.principal.subject, jti: ctx.principal.jti, mount: mountPath, operation, requestId: res.locals.requestId as string | undefined,
+    }, next);
   });
   router.get('/Groups/:id', streamGroup);
   router.patch('/Groups/:id', groupPatchRoute);
@@ -115,9 +131,16 @@ async function groupPatchRoute(req: Request, res: Response, next: NextFunction):
 }
 
 /** Wraps res.json for this request: mount-correct locations, Location on 201, ETag, and If-None-Match → 304. */
-function shapeResponses(req: Request, res: Response, base: string): void {
+function shapeResponses(req: Request, res: Response, base: string, limits: ScimLimits): void {
   const json = res.json.bind(res);
   res.json = (body: unknown) => {
+    if (body && typeof body === 'object' && /^\/ServiceProviderConfig\/?$/i.test(req.path) && res.statusCode === 200) {
+      // scimmy's object is frozen: answer a copy that also advertises our own limits.
+      const spc = JSON.parse(JSON.stringify(body)) as { schemas?: string[] } & Record<string, unknown>;
+      spc.schemas = [...(spc.schemas ?? []), LIMITS_URN];
+      spc[LIMITS_URN] = { ...limits };
+      body = spc;
+    }
     if (body && typeof body === 'object') {
       rewriteLocations(body, base);
       const meta = (body as { meta?: { location?: string; version?: string } }).meta;

@@ -20,9 +20,29 @@ export async function guard<T>(ctx: ScimContext, fn: () => Promise<T>): Promise<
   }
 }
 
+/** Deeper than any SCIM resource or PatchOp needs (a PatchOp setting the enterprise manager is 6). */
+export const MAX_BODY_DEPTH = 64;
+
 export function requireObjectBody(body: unknown, method: string): void {
   if (body === undefined || body === null) throw badRequest('invalidSyntax', `${method} needs a JSON object body`);
   if (typeof body !== 'object' || Array.isArray(body)) throw badRequest('invalidSyntax', `${method} body must be a single JSON object`);
+  // Copying, validating and patching are recursive: a body nested thousands deep would overflow the stack (500).
+  if (nestedDeeperThan(body, MAX_BODY_DEPTH)) {
+    throw badRequest('invalidSyntax', `${method} body nests objects and arrays deeper than ${MAX_BODY_DEPTH} levels`);
+  }
+}
+
+/** Whether parsed JSON nests objects/arrays deeper than `max`; iterative, so any depth is safe to measure. */
+function nestedDeeperThan(root: object, max: number): boolean {
+  const stack: [unknown, number][] = [[root, 1]];
+  while (stack.length) {
+    const [node, depth] = stack.pop()!;
+    if (depth > max) return true;
+    for (const child of Array.isArray(node) ? node : Object.values(node as object)) {
+      if (child && typeof child === 'object') stack.push([child, depth + 1]);
+    }
+  }
+  return false;
 }
 
 /** A plain JSON copy: drops scimmy's getters and anything not serialisable. */

@@ -1,4 +1,5 @@
 // The one store interface, implemented for SQLite and PostgreSQL. All SQL lives behind it.
+import type { AuditQuery, AuditRecord } from './audit';
 import type { EgressStore } from './egress-types';
 import type { Filter } from './filter';
 
@@ -120,4 +121,9 @@ export interface Store {
 
   revokeToken(jti: string, until?: Date): Promise<void>;
   isRevoked(jti: string): Promise<boolean>;
+
+  /** Audit records, newest first. */
+  listAudit(query: AuditQuery): Promise<AuditRecord[]>;
+  /** Deletes audit records older than the given ISO time; returns how many. */
+  pruneAudit(before: string): Promise<number>;
 }

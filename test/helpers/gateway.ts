@@ -12,6 +12,9 @@ import type { JwtConfig } from '../../src/config';
 import { createLogger } from '../../src/log';
 import { buildApp } from '../../src/server';
 import { SqliteStore } from '../../src/store/sqlite';
+import { GatewayMetrics } from '../../src/ops/metrics';
+import { DEFAULT_LIMITS, type ScimLimits } from '../../src/scim/context';
+import type { Logger } from 'pino';
 import { PostgresStore } from '../../src/store/postgres';
 import { createTestDatabase, dropTestDatabase, onPostgres, testDatabaseUrl } from './postgres';
 import { createWorker, type DeliveryWorker } from '../../src/egress';
@@ -42,6 +45,7 @@ export interface TestGateway {
   stop(): Promise<void>;
   /** Stops, then starts a new server on the same database file. */
   restart(): Promise<TestGateway>;
+  metrics: GatewayMetrics;
   /** Stops and deletes the directory. */
   close(): Promise<void>;
 }
@@ -57,6 +61,11 @@ export interface GatewayOptions {
   jwt?: Partial<JwtConfig>;
   /** Reuse this PostgreSQL database (restart); a fresh one is created when unset. */
   pgDatabase?: string;
+  metricsToken?: string;
+  rateLimit?: { perSecond: number; burst: number };
+  limits?: Partial<ScimLimits>;
+  /** A logger to use instead of a silent one (tests that read the log lines). */
+  log?: Logger;
 }
 
 export async function startGateway(opts: GatewayOptions = {}): Promise<TestGateway> {
@@ -75,18 +84,24 @@ export async function startGateway(opts: GatewayOptions = {}): Promise<TestGatew
   const jwt: JwtConfig = {
     source: { kind: 'secret', secret: TEST_SECRET, origin: 'env' }, clockToleranceSec: 60, ...opts.jwt,
   };
-  const log = createLogger(process.env.TEST_LOG_LEVEL ?? 'silent');
+  const log = opts.log ?? createLogger(process.env.TEST_LOG_LEVEL ?? 'silent');
+  const metrics = new GatewayMetrics({ defaultMetrics: false });
+  metrics.watchBacklog(store, []);
   const targets = opts.targets ? parseTargets(opts.targets, process.env, ['100ms', '200ms', '300ms']) : [];
   const app = buildApp({
     targets,
     store, verifier: createVerifier(jwt, (jti) => store.isRevoked(jti)), log,
     maxBodyBytes: opts.maxBodyBytes ?? 1024 * 1024, maxResults: opts.maxResults ?? 1000,
+    metrics, metricsToken: opts.metricsToken, rateLimit: opts.rateLimit,
+    limits: { ...DEFAULT_LIMITS, ...opts.limits },
   });
   const server: Server = await new Promise((resolve) => {
     const s = app.listen(0, '127.0.0.1', () => resolve(s));
   });
   const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
-  const worker = targets.length ? createWorker(store, targets, log, { pollMs: 50, coalesceMs: 0, ...opts.workerOptions }) : undefined;
+  metrics.watchBacklog(store, targets.map((t) => t.name));
+  const worker = targets.length
+    ? createWorker(store, targets, log, { pollMs: 50, coalesceMs: 0, metrics: metrics.egress(), ...opts.workerOptions }) : undefined;
   if (worker && opts.startWorker) worker.start();
   const stop = async () => {
     await worker?.stop(2000);
@@ -95,6 +110,7 @@ export async function startGateway(opts: GatewayOptions = {}): Promise<TestGatew
     await store.close();
   };
   const gw: TestGateway = {
+    metrics,
     url, api: `${url}/api/scim/v2`, sso: `${url}/sso/scim/v2`, dir, dbFile, store, pgDatabase, jwt, worker,
     token: async (tenant = 'default', scope?: string) => (await mintToken(jwt, { tenant, scope, ttlSeconds: 3600 })).token,
     stop,

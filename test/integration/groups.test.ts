@@ -1,6 +1,7 @@
 // Groups over real HTTP against a real SQLite file: membership as set operations, PATCH variants (RFC 7644, Entra,
 // DronaHQ), all-or-nothing refusal of bad member references, and member references per mount.
 import { randomUUID } from 'node:crypto';
+import { sqliteOnly } from '../helpers/postgres';
 import {
   ERROR_SCHEMA, GROUP_SCHEMA, group, PATCH_SCHEMA, scim, startGateway, user, type TestGateway, expectScimError } from '../helpers/gateway';
 
@@ -445,6 +446,17 @@ describe('DELETE and user removal', () => {
     expectScimError(await scim('DELETE', `${gw.api}/Groups/${g.id}`, t), 404);
     expectScimError(await scim('PATCH', `${gw.api}/Groups/${g.id}`, t, patch([{ op: 'remove', path: 'members' }])), 404);
     expect((await scim('GET', `${gw.api}/Users/${a}`, t)).status).toBe(200);
+  });
+
+  sqliteOnly('deleting a group or a user leaves no membership rows behind (SQLite deletes them itself)', async () => {
+    const [a, b] = await newUsers(2, 'rows');
+    const g = await newGroup('rows', [a, b]);
+    const rows = (sql: string, ...args: string[]) => (gw.store.db.prepare(sql).get(...args) as { n: number }).n;
+    expect((await scim('DELETE', `${gw.api}/Users/${a}`, t)).status).toBe(204);
+    expect(rows('SELECT count(*) AS n FROM group_members WHERE member_id = ?', a)).toBe(0);
+    expect(rows('SELECT count(*) AS n FROM group_members WHERE group_id = ?', g.id)).toBe(1);
+    expect((await scim('DELETE', `${gw.api}/Groups/${g.id}`, t)).status).toBe(204);
+    expect(rows('SELECT count(*) AS n FROM group_members WHERE group_id = ?', g.id)).toBe(0);
   });
 
   test('deleting a user removes it from every group', async () => {

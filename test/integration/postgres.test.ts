@@ -42,10 +42,10 @@ describe('PostgresStore', () => {
     const a = store();
     const b = store();
     const [ra, rb] = await Promise.all([a.migrate(), b.migrate()]);
-    expect([...ra, ...rb].sort()).toEqual(['001_init', '002_egress']);
+    expect([...ra, ...rb].sort()).toEqual(['001_init', '002_egress', '003_members_checked_by_store', '004_audit']);
     expect(await a.migrate()).toEqual([]);
     const rows = (await a.pool.query('SELECT version FROM schema_migrations ORDER BY version')).rows;
-    expect(rows.map((r) => r.version)).toEqual(['001_init', '002_egress']);
+    expect(rows.map((r) => r.version)).toEqual(['001_init', '002_egress', '003_members_checked_by_store', '004_audit']);
   });
 
   pg('concurrent member adds through two stores on one database: no lost update', async () => {

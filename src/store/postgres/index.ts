@@ -4,6 +4,7 @@
 // updates. Deadlocks and serialization failures are retried a few times: every write is a pure function of its input.
 import { randomUUID } from 'node:crypto';
 import type { Pool, PoolClient } from 'pg';
+import { auditActor, auditSummary, changedAttributes, type AuditQuery, type AuditRecord, type AuditTarget } from '../audit';
 import { StoreError } from '../errors';
 import { groupSummary, groupUpdatedEvent, MemberDelta, memberEvents, type ChangeEvent } from '../events';
 import type {
@@ -30,6 +31,11 @@ interface GroupRow {
   created: string; modified: string;
 }
 
+interface AuditRow {
+  seq: number; at: string; tenant: string; subject: string | null; jti: string | null; mount: string;
+  operation: AuditRecord['operation']; resource_type: AuditRecord['resourceType']; resource_id: string;
+  request_id: string | null; summary: AuditRecord['summary'];
+}
 const USER_COLS = 'id, user_name, external_id, display_name, active, resource, version, created, modified';
 const GROUP_COLS = 'id, display_name, external_id, resource, version, created, modified';
 
@@ -160,16 +166,68 @@ export class PostgresStore implements Store {
 
   // ---- events ---------------------------------------------------------------------------------------------
 
-  private async emit(t: Tx, tenant: string, events: ChangeEvent[], stamp: string): Promise<void> {
-    if (!events.length) return;
-    t.eventsWritten = true;
-    // One statement; WITH ORDINALITY keeps the events' order in their seqs.
-    await t.c.query(
-      `INSERT INTO outbox (tenant, aggregate, type, payload, created)
+  /**
+   * The write's change events, and its audit record when it comes from a SCIM request (the actor travels in the
+   * request's async context, which this transaction runs in). One statement either way.
+   */
+  private async emit(t: Tx, tenant: string, events: ChangeEvent[], stamp: string, target: AuditTarget): Promise<void> {
+    const actor = auditActor.getStore();
+    if (!events.length && !actor) return;
+    if (events.length) t.eventsWritten = true;
+    const params: unknown[] = [tenant, events.map((e) => e.aggregate), events.map((e) => e.type), events.map((e) => JSON.stringify(e.payload)), stamp];
+    // WITH ORDINALITY keeps the events' order in their seqs.
+    const outbox = `INSERT INTO outbox (tenant, aggregate, type, payload, created)
        SELECT $1, e.aggregate, e.type, e.payload::jsonb, $5
-       FROM unnest($2::text[], $3::text[], $4::text[]) WITH ORDINALITY AS e(aggregate, type, payload, n) ORDER BY e.n`,
-      [tenant, events.map((e) => e.aggregate), events.map((e) => e.type), events.map((e) => JSON.stringify(e.payload)), stamp],
+       FROM unnest($2::text[], $3::text[], $4::text[]) WITH ORDINALITY AS e(aggregate, type, payload, n) ORDER BY e.n`;
+    if (!actor) return void await t.c.query(outbox, params);
+    params.push(actor.subject ?? null, actor.jti ?? null, actor.mount, actor.operation, target.type, target.id,
+      actor.requestId ?? null, JSON.stringify(auditSummary(target, events)));
+    await t.c.query(
+      `WITH ev AS (${outbox})
+       INSERT INTO audit_log (at, tenant, subject, jti, mount, operation, resource_type, resource_id, request_id, summary)
+       VALUES ($5, $1, $6, $7, $8, $9, $10, $11, $12, $13::jsonb)`,
+      params,
     );
+  }
+
+  async listAudit(q: AuditQuery): Promise<AuditRecord[]> {
+    const where: string[] = [];
+    const params: unknown[] = [];
+    const add = (col: string, op: string, v: unknown) => {
+      if (v === undefined) return;
+      params.push(v);
+      where.push(`${col} ${op} $${params.length}`);
+    };
+    add('tenant', '=', q.tenant);
+    add('resource_type', '=', q.resourceType);
+    add('resource_id', '=', q.resourceId);
+    add('subject', '=', q.subject);
+    add('operation', '=', q.operation);
+    add('at', '>=', q.since);
+    add('at', '<', q.until);
+    add('seq', '<', q.beforeSeq);
+    params.push(q.limit);
+    return this.read(async (pool) => {
+      const r = await pool.query<AuditRow>(
+        `SELECT seq::float8 AS seq, at, tenant, subject, jti, mount, operation, resource_type, resource_id, request_id, summary
+         FROM audit_log ${where.length ? `WHERE ${where.join(' AND ')}` : ''} ORDER BY seq DESC LIMIT $${params.length}`, params);
+      return r.rows.map((row) => ({
+        seq: row.seq, at: row.at, tenant: row.tenant, subject: row.subject ?? undefined, jti: row.jti ?? undefined,
+        mount: row.mount, operation: row.operation, resourceType: row.resource_type, resourceId: row.resource_id,
+        requestId: row.request_id ?? undefined, summary: row.summary,
+      }));
+    });
+  }
+
+  async pruneAudit(before: string): Promise<number> {
+    let total = 0;
+    // In slices, so a large backlog never holds locks or bloats one transaction.
+    for (;;) {
+      const n = await this.tx(async (t) => (await t.c.query(
+        'DELETE FROM audit_log WHERE seq IN (SELECT seq FROM audit_log WHERE at < $1 ORDER BY seq LIMIT 5000)', [before])).rowCount ?? 0);
+      total += n;
+      if (n < 5000) return total;
+    }
   }
 
   private checkVersion(current: number, opts?: WriteOptions): void {
@@ -232,7 +290,8 @@ export class PostgresStore implements Store {
           [tenant, id, ...this.userValues(input), stamp],
         );
         await this.writeEmails(t, tenant, id, input, true);
-        await this.emit(t, tenant, [{ type: 'user.created', aggregate: `user:${id}`, payload: { user: this.userSummary(id, input) } }], stamp);
+        await this.emit(t, tenant, [{ type: 'user.created', aggregate: `user:${id}`, payload: { user: this.userSummary(id, input) } }], stamp,
+          { type: 'User', id, attributes: Object.keys(input.resource) });
         return toUser(r.rows[0]);
       });
     } catch (e) {
@@ -264,7 +323,7 @@ export class PostgresStore implements Store {
         if (before.active && !input.active) {
           events.push({ type: 'user.deactivated', aggregate: `user:${id}`, payload: { user: this.userSummary(id, input) } });
         }
-        await this.emit(t, tenant, events, stamp);
+        await this.emit(t, tenant, events, stamp, { type: 'User', id, attributes: changedAttributes(before.resource, input.resource) });
         return toUser(r.rows[0]);
       });
     } catch (e) {
@@ -292,7 +351,7 @@ export class PostgresStore implements Store {
       }));
       await t.c.query('DELETE FROM users WHERE tenant = $1 AND id = $2', [tenant, id]);
       events.push({ type: 'user.deleted', aggregate: `user:${id}`, payload: { id, userName: before.user_name, externalId: before.external_id ?? undefined } });
-      await this.emit(t, tenant, events, stamp);
+      await this.emit(t, tenant, events, stamp, { type: 'User', id });
     });
   }
 
@@ -369,7 +428,7 @@ export class PostgresStore implements Store {
         await this.emit(t, tenant, [
           { type: 'group.created', aggregate: `group:${id}`, payload: { group: groupSummary(id, input) } },
           ...memberEvents(id, added, []),
-        ], stamp);
+        ], stamp, { type: 'Group', id, attributes: Object.keys(input.resource) });
         return { group: toGroup(g.rows[0]), added, removed: [] as string[] };
       });
     } catch (e) {
@@ -441,7 +500,9 @@ export class PostgresStore implements Store {
             [tenant, id, stamp])).rows[0];
         }
         events.push(...delta.events(id));
-        await this.emit(t, tenant, events, stamp);
+        await this.emit(t, tenant, events, stamp, {
+          type: 'Group', id, attributes: change.attributes ? changedAttributes(before.resource, change.attributes.resource) : undefined,
+        });
         return { group: toGroup(after ?? before), added: [...delta.added], removed: [...delta.removed] };
       });
     } catch (e) {
@@ -460,7 +521,7 @@ export class PostgresStore implements Store {
       await this.emit(t, tenant, [{
         type: 'group.deleted', aggregate: `group:${id}`,
         payload: { id, displayName: before.display_name, externalId: before.external_id ?? undefined },
-      }], stamp);
+      }], stamp, { type: 'Group', id });
     });
   }
 

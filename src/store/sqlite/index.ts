@@ -5,6 +5,7 @@ import { mkdirSync } from 'node:fs';
 import path from 'node:path';
 import Database from 'better-sqlite3';
 import type { SqliteDatabaseConfig } from '../../config';
+import { auditActor, auditSummary, changedAttributes, type AuditActor, type AuditQuery, type AuditRecord, type AuditTarget } from '../audit';
 import { StoreError } from '../errors';
 import { groupSummary, groupUpdatedEvent, MemberDelta, memberEvents, type ChangeEvent } from '../events';
 import type {
@@ -12,6 +13,7 @@ import type {
   UserInput, UserRecord, WriteOptions,
 } from '../types';
 import { filterToSql, orderBy } from './filter-sql';
+import { BackgroundCheckpointer } from './checkpointer';
 import { SqliteEgressStore } from './egress';
 import { migrateSqlite, pendingMigrations } from './migrate';
 
@@ -52,6 +54,20 @@ function isUniqueViolation(e: unknown): boolean {
   return typeof e === 'object' && e !== null && (e as { code?: unknown }).code === 'SQLITE_CONSTRAINT_UNIQUE';
 }
 
+interface AuditRow {
+  seq: number; at: string; tenant: string; subject: string | null; jti: string | null; mount: string;
+  operation: AuditRecord['operation']; resource_type: AuditRecord['resourceType']; resource_id: string;
+  request_id: string | null; summary: string;
+}
+
+function toAudit(r: AuditRow): AuditRecord {
+  return {
+    seq: r.seq, at: r.at, tenant: r.tenant, subject: r.subject ?? undefined, jti: r.jti ?? undefined, mount: r.mount,
+    operation: r.operation, resourceType: r.resource_type, resourceId: r.resource_id, requestId: r.request_id ?? undefined,
+    summary: JSON.parse(r.summary) as AuditRecord['summary'],
+  };
+}
+
 /** Timestamps strictly increase within the process, so meta.lastModified orders writes. */
 let lastStamp = 0;
 function now(): string {
@@ -74,7 +90,24 @@ export class SqliteStore implements Store {
     this.db.pragma(`synchronous = ${config.synchronous}`);
     this.db.pragma('foreign_keys = ON');
     this.db.pragma('busy_timeout = 5000');
+    // 64 MiB of page cache (the default is 2 MiB): the member index of a large tenant stays in memory, so bulk
+    // member adds and reverse lookups do not read it back page by page.
+    this.db.pragma('cache_size = -65536');
+    if (config.file !== ':memory:') {
+      this.db.pragma('wal_autocheckpoint = 0');
+      this.checkpointer = new BackgroundCheckpointer({
+        file: config.file,
+        synchronous: config.synchronous,
+        onFailure: (err) => {
+          // Back to SQLite's own checkpoints on the writing connection: slower commits, never an unbounded WAL.
+          if (this.db.open) this.db.pragma('wal_autocheckpoint = 1000');
+          process.emitWarning(`SQLite background checkpoints stopped: ${(err as Error)?.message ?? String(err)}`);
+        },
+      });
+    }
   }
+
+  private readonly checkpointer?: BackgroundCheckpointer;
 
   private prepared?: ReturnType<SqliteStore['prepare']>;
   private egressStore?: SqliteEgressStore;
@@ -89,7 +122,9 @@ export class SqliteStore implements Store {
     this.commitListeners.add(listener);
     return () => this.commitListeners.delete(listener);
   }
-  private queue: { fn: () => unknown; resolve: (v: unknown) => void; reject: (e: unknown) => void }[] = [];
+  private queue: { fn: () => unknown; resolve: (v: unknown) => void; reject: (e: unknown) => void; actor?: AuditActor }[] = [];
+  /** The actor of the write running now (writes run later, in a batch, outside their request's async context). */
+  private actor?: AuditActor;
   private flushing = false;
 
   /**
@@ -100,7 +135,7 @@ export class SqliteStore implements Store {
    */
   private write<T>(fn: () => T): Promise<T> {
     return new Promise<T>((resolve, reject) => {
-      this.queue.push({ fn, resolve: resolve as (v: unknown) => void, reject });
+      this.queue.push({ fn, resolve: resolve as (v: unknown) => void, reject, actor: auditActor.getStore() });
       if (!this.flushing) {
         this.flushing = true;
         setImmediate(() => this.flush());
@@ -117,10 +152,13 @@ export class SqliteStore implements Store {
     try {
       this.db.exec('BEGIN IMMEDIATE');
       for (const item of batch) {
+        this.actor = item.actor;
         try {
           results.push({ ok: true, value: this.db.transaction(item.fn)() });
         } catch (e) {
           results.push({ ok: false, value: e });
+        } finally {
+          this.actor = undefined;
         }
       }
       this.db.exec('COMMIT');
@@ -130,12 +168,22 @@ export class SqliteStore implements Store {
       return;
     }
     batch.forEach((item, i) => (results[i].ok ? item.resolve(results[i].value) : item.reject(results[i].value)));
+    if (this.checkpointer?.takeInlineDue()) this.checkpointInline();
     // Only commits that wrote change events wake the worker (its own bookkeeping commits must not).
     if (this.eventsWritten) {
       this.eventsWritten = false;
       for (const l of this.commitListeners) l();
     }
   }
+  /** Finishes a checkpoint the background worker fell behind on, so the WAL can restart (see checkpointer.ts). */
+  private checkpointInline(): void {
+    try {
+      this.db.pragma('wal_checkpoint(RESTART)');
+    } catch {
+      // Busy or locked: the next background run asks again.
+    }
+  }
+
   private get s() {
     return (this.prepared ??= this.prepare());
   }
@@ -176,6 +224,9 @@ export class SqliteStore implements Store {
       addMembers: db.prepare<[string, string, string, string], { member_id: string }>(
         `INSERT OR IGNORE INTO group_members (tenant, group_id, member_id, added)
          SELECT ?, ?, j.value, ? FROM json_each(?) j RETURNING member_id`),
+      // Memberships have no foreign keys on SQLite (migration 003): deletes take them along explicitly.
+      dropUserMemberships: db.prepare<[string, string]>('DELETE FROM group_members WHERE tenant = ? AND member_id = ?'),
+      dropGroupMemberships: db.prepare<[string, string]>('DELETE FROM group_members WHERE tenant = ? AND group_id = ?'),
       removeMembers: db.prepare<[string, string, string], { member_id: string }>(
         `DELETE FROM group_members WHERE tenant = ? AND group_id = ?
          AND member_id IN (SELECT value FROM json_each(?)) RETURNING member_id`),
@@ -191,6 +242,9 @@ export class SqliteStore implements Store {
 
       insertEvent: db.prepare<[string, string, string, string, string]>(
         'INSERT INTO outbox (tenant, aggregate, type, payload, created) VALUES (?, ?, ?, ?, ?)'),
+      insertAudit: db.prepare(`INSERT INTO audit_log (at, tenant, subject, jti, mount, operation, resource_type, resource_id,
+        request_id, summary) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`),
+      pruneAudit: db.prepare<[string]>('DELETE FROM audit_log WHERE seq IN (SELECT seq FROM audit_log WHERE at < ? ORDER BY seq LIMIT 5000)'),
       revoke: db.prepare<[string, string | null, string]>(
         'INSERT OR REPLACE INTO revoked_tokens (jti, until, revoked) VALUES (?, ?, ?)'),
       isRevoked: db.prepare<[string], { one: number }>('SELECT 1 AS one FROM revoked_tokens WHERE jti = ?'),
@@ -213,14 +267,48 @@ export class SqliteStore implements Store {
   }
 
   async close(): Promise<void> {
+    await this.checkpointer?.close();
     if (this.db.open) this.db.close();
   }
 
   // ---- events ---------------------------------------------------------------------------------------------
 
-  private emit(tenant: string, events: ChangeEvent[], stamp: string): void {
+  /** The write's change events, and its audit record when it comes from a SCIM request. */
+  private emit(tenant: string, events: ChangeEvent[], stamp: string, target: AuditTarget): void {
     if (events.length) this.eventsWritten = true;
     for (const e of events) this.s.insertEvent.run(tenant, e.aggregate, e.type, JSON.stringify(e.payload), stamp);
+    const a = this.actor;
+    if (a) {
+      this.s.insertAudit.run(stamp, tenant, a.subject ?? null, a.jti ?? null, a.mount, a.operation, target.type, target.id,
+        a.requestId ?? null, JSON.stringify(auditSummary(target, events)));
+    }
+  }
+
+  async listAudit(q: AuditQuery): Promise<AuditRecord[]> {
+    const where: string[] = [];
+    const params: unknown[] = [];
+    const add = (sql: string, v: unknown) => { if (v !== undefined) { where.push(sql); params.push(v); } };
+    add('tenant = ?', q.tenant);
+    add('resource_type = ?', q.resourceType);
+    add('resource_id = ?', q.resourceId);
+    add('subject = ?', q.subject);
+    add('operation = ?', q.operation);
+    add('at >= ?', q.since);
+    add('at < ?', q.until);
+    add('seq < ?', q.beforeSeq);
+    const rows = this.db.prepare(`SELECT * FROM audit_log ${where.length ? `WHERE ${where.join(' AND ')}` : ''}
+      ORDER BY seq DESC LIMIT ?`).all(...params, q.limit) as AuditRow[];
+    return rows.map(toAudit);
+  }
+
+  async pruneAudit(before: string): Promise<number> {
+    let total = 0;
+    // In slices, so a large backlog never holds the write lock for long.
+    for (;;) {
+      const n = await this.write(() => this.s.pruneAudit.run(before).changes);
+      total += n;
+      if (n < 5000) return total;
+    }
   }
 
   private checkVersion(current: number, opts?: WriteOptions): void {
@@ -262,7 +350,8 @@ export class SqliteStore implements Store {
       return await this.write(() => {
         this.s.insertUser.run(this.userParams(tenant, id, input, stamp));
         this.writeEmails(tenant, id, input);
-        this.emit(tenant, [{ type: 'user.created', aggregate: `user:${id}`, payload: { user: this.userSummary(id, input) } }], stamp);
+        this.emit(tenant, [{ type: 'user.created', aggregate: `user:${id}`, payload: { user: this.userSummary(id, input) } }], stamp,
+          { type: 'User', id, attributes: Object.keys(input.resource) });
         return toUser(this.s.userById.get(tenant, id)!);
       });
     } catch (e) {
@@ -291,7 +380,7 @@ export class SqliteStore implements Store {
         if (before.active === 1 && !input.active) {
           events.push({ type: 'user.deactivated', aggregate: `user:${id}`, payload: { user: this.userSummary(id, input) } });
         }
-        this.emit(tenant, events, stamp);
+        this.emit(tenant, events, stamp, { type: 'User', id, attributes: changedAttributes(JSON.parse(before.resource), input.resource) });
         return toUser(this.s.userById.get(tenant, id)!);
       });
     } catch (e) {
@@ -312,9 +401,10 @@ export class SqliteStore implements Store {
         type: 'group.members_removed', aggregate: `group:${g}`, payload: { groupId: g, userIds: [id] },
       }));
       for (const g of groups) this.s.touchGroup.run(stamp, tenant, g);
+      this.s.dropUserMemberships.run(tenant, id);
       this.s.deleteUser.run(tenant, id);
       events.push({ type: 'user.deleted', aggregate: `user:${id}`, payload: { id, userName: before.user_name, externalId: before.external_id ?? undefined } });
-      this.emit(tenant, events, stamp);
+      this.emit(tenant, events, stamp, { type: 'User', id });
     });
   }
 
@@ -343,31 +433,24 @@ export class SqliteStore implements Store {
     };
   }
 
-  /** Member values that name no user of the tenant; cost follows the number of values. */
-  private missingUsers(tenant: string, ids: string[]): string[] {
-    if (ids.length === 0) return [];
-    return this.s.missingUsers.all(JSON.stringify(uniqueSorted(ids)), tenant).map((r) => r.value);
-  }
-
-  private requireUsers(tenant: string, ids: string[]): void {
-    const missing = this.missingUsers(tenant, ids);
+  /** Member values (a JSON array) that name no user of the tenant; one set query whose cost follows the values. */
+  private requireUsers(tenant: string, idsJson: string): void {
+    const missing = this.s.missingUsers.all(idsJson, tenant).map((r) => r.value);
     if (missing.length) {
       throw new StoreError('invalid_members', `members name no user of this tenant: ${missing.slice(0, 20).join(', ')}${missing.length > 20 ? ', …' : ''}`, missing);
     }
   }
 
   /**
-   * Inserts the ids not yet members; returns those actually added (already-present ones are no-ops). The foreign
-   * key to users (same tenant) rejects unknown ids; only then do we look up which ones, to name them.
+   * Inserts the ids not yet members; returns those actually added (already-present ones are no-ops). Every id must
+   * name a user of the tenant: checked as one set query in this transaction (SQLite has one writer, so no user can
+   * vanish between the check and the insert).
    */
   private addMembers(tenant: string, groupId: string, ids: string[], stamp: string): string[] {
     if (ids.length === 0) return [];
-    try {
-      return this.s.addMembers.all(tenant, groupId, stamp, JSON.stringify(uniqueSorted(ids))).map((r) => r.member_id);
-    } catch (e) {
-      if ((e as { code?: string }).code === 'SQLITE_CONSTRAINT_FOREIGNKEY') this.requireUsers(tenant, ids);
-      throw e;
-    }
+    const idsJson = JSON.stringify(uniqueSorted(ids));
+    this.requireUsers(tenant, idsJson);
+    return this.s.addMembers.all(tenant, groupId, stamp, idsJson).map((r) => r.member_id);
   }
 
   async createGroup(tenant: string, input: GroupInput, memberIds: string[]): Promise<GroupWriteResult> {
@@ -379,7 +462,7 @@ export class SqliteStore implements Store {
       this.emit(tenant, [
         { type: 'group.created', aggregate: `group:${id}`, payload: { group: groupSummary(id, input) } },
         ...memberEvents(id, added, []),
-      ], stamp);
+      ], stamp, { type: 'Group', id, attributes: Object.keys(input.resource) });
       return { group: toGroup(this.s.groupById.get(tenant, id)!), added, removed: [] as string[] };
     });
   }
@@ -415,7 +498,7 @@ export class SqliteStore implements Store {
         } else if (op.op === 'removeAll') {
           delta.noteRemoved(this.s.removeAllMembers.all(tenant, id).map((r) => r.member_id));
         } else {
-          this.requireUsers(tenant, op.ids);
+          this.requireUsers(tenant, JSON.stringify(uniqueSorted(op.ids)));
           delta.noteRemoved(this.s.removeMembersNotIn.all(tenant, id, JSON.stringify(op.ids)).map((r) => r.member_id));
           delta.noteAdded(this.addMembers(tenant, id, op.ids, stamp));
         }
@@ -423,7 +506,9 @@ export class SqliteStore implements Store {
       // A membership change is a new version of the group; a request that changed nothing leaves the ETag alone.
       if (!change.attributes && delta.changed) this.s.touchGroup.run(stamp, tenant, id);
       events.push(...delta.events(id));
-      this.emit(tenant, events, stamp);
+      this.emit(tenant, events, stamp, {
+        type: 'Group', id, attributes: change.attributes ? changedAttributes(JSON.parse(before.resource), change.attributes.resource) : undefined,
+      });
       return { group: toGroup(this.s.groupById.get(tenant, id)!), added: [...delta.added], removed: [...delta.removed] };
     });
   }
@@ -434,11 +519,12 @@ export class SqliteStore implements Store {
       const before = this.s.groupById.get(tenant, id);
       if (!before) throw new StoreError('not_found', `Group ${id} not found`);
       this.checkVersion(before.version, opts);
+      this.s.dropGroupMemberships.run(tenant, id);
       this.s.deleteGroup.run(tenant, id);
       this.emit(tenant, [{
         type: 'group.deleted', aggregate: `group:${id}`,
         payload: { id, displayName: before.display_name, externalId: before.external_id ?? undefined },
-      }], stamp);
+      }], stamp, { type: 'Group', id });
     });
   }
 

@@ -1,0 +1,93 @@
+// The audit trail: who changed what through SCIM. The request's actor (token subject and jti, mount, operation,
+// request id) travels in AsyncLocalStorage from the SCIM mount to the store, which writes one audit record per
+// write in the same transaction as the change, so the trail holds exactly the committed writes. Writes made
+// outside a SCIM request (the CLI, seeding scripts) carry no actor and are not audited.
+import { AsyncLocalStorage } from 'node:async_hooks';
+import type { ChangeEvent } from './events';
+
+export type AuditOperation = 'create' | 'replace' | 'patch' | 'delete';
+
+export interface AuditActor {
+  subject?: string;
+  jti?: string;
+  mount: string;
+  operation: AuditOperation;
+  requestId?: string;
+}
+
+export const auditActor = new AsyncLocalStorage<AuditActor>();
+
+/** What a store write tells the audit trail about itself, beside its change events. */
+export interface AuditTarget {
+  type: 'User' | 'Group';
+  id: string;
+  /** Top-level attributes whose value changed (created ones on create). */
+  attributes?: string[];
+}
+
+export interface AuditSummary {
+  attributes?: string[];
+  membersAdded?: string[];
+  membersRemoved?: string[];
+  /** Groups a deleted user was removed from. */
+  groupsLeft?: string[];
+}
+
+export interface AuditRecord {
+  seq: number;
+  at: string;
+  tenant: string;
+  subject?: string;
+  jti?: string;
+  mount: string;
+  operation: AuditOperation;
+  resourceType: 'User' | 'Group';
+  resourceId: string;
+  requestId?: string;
+  summary: AuditSummary;
+}
+
+export interface AuditQuery {
+  tenant?: string;
+  resourceType?: 'User' | 'Group';
+  resourceId?: string;
+  subject?: string;
+  operation?: AuditOperation;
+  /** ISO times, inclusive since and exclusive until. */
+  since?: string;
+  until?: string;
+  /** Newest first; the next page starts below this seq. */
+  beforeSeq?: number;
+  limit: number;
+}
+
+/** The audit summary of one write, from its change events. */
+export function auditSummary(target: AuditTarget, events: ChangeEvent[]): AuditSummary {
+  const summary: AuditSummary = {};
+  if (target.attributes?.length) summary.attributes = [...target.attributes].sort();
+  const own = `group:${target.id}`;
+  for (const e of events) {
+    const ids = (e.payload as { userIds?: string[] }).userIds ?? [];
+    if (e.type === 'group.members_added' && e.aggregate === own) (summary.membersAdded ??= []).push(...ids);
+    else if (e.type === 'group.members_removed' && e.aggregate === own) (summary.membersRemoved ??= []).push(...ids);
+    else if (e.type === 'group.members_removed' && target.type === 'User') (summary.groupsLeft ??= []).push(e.aggregate.slice('group:'.length));
+  }
+  return summary;
+}
+
+/** Top-level attribute names whose JSON differs between two resources (the names as the client wrote them). */
+export function changedAttributes(before: Record<string, unknown>, after: Record<string, unknown>): string[] {
+  const names = new Set([...Object.keys(before), ...Object.keys(after)]);
+  return [...names].filter((k) => JSON.stringify(before[k]) !== JSON.stringify(after[k]));
+}
+
+/** The operation a SCIM request performs, by method. */
+export function operationOf(method: string): AuditOperation | undefined {
+  switch (method) {
+    case 'POST': return 'create';
+    case 'PUT': return 'replace';
+    case 'PATCH': return 'patch';
+    case 'DELETE': return 'delete';
+    default: return undefined;
+  }
+}
