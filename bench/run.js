@@ -5,103 +5,20 @@
 //   npm run bench                 # full run (about 2-4 minutes)
 //   BENCH_QUICK=1 npm run bench   # smaller sizes, for a smoke check
 'use strict';
-const { spawn } = require('node:child_process');
-const { mkdtempSync, mkdirSync, readFileSync, rmSync, writeFileSync } = require('node:fs');
-const net = require('node:net');
+const { mkdtempSync, mkdirSync, rmSync, writeFileSync } = require('node:fs');
 const os = require('node:os');
 const path = require('node:path');
-const autocannon = require('autocannon');
+const {
+  DIST, QUICK, CANNON_SECONDS, CONNECTIONS, LAT_ITER, SECRET, PATCH,
+  startGateway, startEcho, peakRssKb, rssKb, stats, timed, call, addRemoveLatency, cannon, memberBodies,
+} = require('./lib');
 
-const ROOT = path.resolve(__dirname, '..');
-const DIST = path.join(ROOT, 'dist', 'src');
-const QUICK = process.env.BENCH_QUICK === '1';
 const BIG = QUICK ? 10_000 : 100_000;
 const SMALL = 10;
-const LAT_ITER = QUICK ? 100 : 400;
 const BULK_ADD = 10_000;
-const CANNON_SECONDS = QUICK ? 3 : 10;
-const CONNECTIONS = 16;
-const SECRET = 'bench-secret-bench-secret-bench-secret-0123456789';
-const PATCH = 'urn:ietf:params:scim:api:messages:2.0:PatchOp';
 
 const { SqliteStore } = require(path.join(DIST, 'store/sqlite'));
 const { mintToken } = require(path.join(DIST, 'auth/mint'));
-
-function freePort() {
-  return new Promise((resolve) => {
-    const s = net.createServer().listen(0, '127.0.0.1', () => {
-      const { port } = s.address();
-      s.close(() => resolve(port));
-    });
-  });
-}
-
-async function waitHealthy(url) {
-  for (let i = 0; i < 200; i++) {
-    try {
-      if ((await fetch(`${url}/healthz`)).ok) return;
-    } catch { /* not yet */ }
-    await new Promise((r) => setTimeout(r, 50));
-  }
-  throw new Error(`${url} did not become healthy`);
-}
-
-async function startGateway(dbFile, synchronous) {
-  const port = await freePort();
-  const child = spawn(process.execPath, [path.join(DIST, 'main.js')], {
-    env: { ...process.env, PORT: String(port), HOST: '127.0.0.1', DATABASE_URL: `sqlite:${dbFile}`, JWT_SECRET: SECRET,
-      SQLITE_SYNCHRONOUS: synchronous, LOG_LEVEL: 'error', MAX_RESULTS: '1000' },
-    stdio: ['ignore', 'ignore', 'inherit'],
-  });
-  const url = `http://127.0.0.1:${port}`;
-  await waitHealthy(url);
-  return { url, child, stop: () => new Promise((r) => { child.once('exit', r); child.kill('SIGTERM'); }) };
-}
-
-async function startEcho() {
-  const port = await freePort();
-  const child = spawn(process.execPath, [path.join(__dirname, 'echo-server.js')], {
-    env: { ...process.env, PORT: String(port) }, stdio: ['ignore', 'ignore', 'inherit'],
-  });
-  const url = `http://127.0.0.1:${port}`;
-  await waitHealthy(url);
-  return { url, child, stop: () => new Promise((r) => { child.once('exit', r); child.kill('SIGTERM'); }) };
-}
-
-/** Peak resident set of a process so far (kB), from /proc. */
-function peakRssKb(pid) {
-  const m = /VmHWM:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
-  return m ? Number(m[1]) : NaN;
-}
-function rssKb(pid) {
-  const m = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
-  return m ? Number(m[1]) : NaN;
-}
-
-function quantile(sorted, q) {
-  return sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))];
-}
-function stats(samples) {
-  const s = [...samples].sort((a, b) => a - b);
-  return { median: quantile(s, 0.5), p99: quantile(s, 0.99), n: s.length };
-}
-
-async function timed(fn) {
-  const t = process.hrtime.bigint();
-  const r = await fn();
-  return { ms: Number(process.hrtime.bigint() - t) / 1e6, r };
-}
-
-async function call(method, url, token, body) {
-  const res = await fetch(url, {
-    method,
-    headers: { authorization: `Bearer ${token}`, ...(body ? { 'content-type': 'application/scim+json' } : {}) },
-    body: body ? JSON.stringify(body) : undefined,
-  });
-  const text = await res.text();
-  if (res.status >= 300) throw new Error(`${method} ${url} → ${res.status} ${text.slice(0, 200)}`);
-  return text;
-}
 
 async function seed(dbFile) {
   const store = new SqliteStore({ kind: 'sqlite', file: dbFile, synchronous: 'OFF' });
@@ -128,41 +45,8 @@ async function seed(dbFile) {
   return { ids, big, small, bulk, hot, seedSeconds: (Date.now() - t) / 1000 };
 }
 
-/** Add then remove one member (a user outside the group), LAT_ITER times; latency of each request. */
-async function addRemoveLatency(base, token, groupId, spare) {
-  const samples = [];
-  for (let i = 0; i < LAT_ITER; i++) {
-    const member = spare[i % spare.length];
-    const add = await timed(() => call('PATCH', `${base}/Groups/${groupId}`, token,
-      { schemas: [PATCH], Operations: [{ op: 'add', path: 'members', value: [{ value: member }] }] }));
-    const remove = await timed(() => call('PATCH', `${base}/Groups/${groupId}`, token,
-      { schemas: [PATCH], Operations: [{ op: 'remove', path: `members[value eq "${member}"]` }] }));
-    if (i >= 10) samples.push(add.ms, remove.ms); // the first few warm the JIT and caches
-  }
-  return stats(samples);
-}
-
-async function cannon(url, token, bodies) {
-  let i = 0;
-  const result = await autocannon({
-    url, connections: CONNECTIONS, duration: CANNON_SECONDS, method: 'PATCH',
-    headers: { authorization: `Bearer ${token}`, 'content-type': 'application/scim+json' },
-    requests: [{ setupRequest: (req) => ({ ...req, body: bodies[i++ % bodies.length] }) }],
-  });
-  return { rps: result.requests.average, non2xx: result.non2xx, errors: result.errors, p99: result.latency.p99 };
-}
-
-function memberBodies(users) {
-  const bodies = [];
-  for (const u of users) {
-    bodies.push(JSON.stringify({ schemas: [PATCH], Operations: [{ op: 'add', path: 'members', value: [{ value: u }] }] }));
-    bodies.push(JSON.stringify({ schemas: [PATCH], Operations: [{ op: 'remove', path: `members[value eq "${u}"]` }] }));
-  }
-  return bodies;
-}
-
 async function runMode(dbFile, synchronous, data) {
-  const gw = await startGateway(dbFile, synchronous);
+  const gw = await startGateway({ DATABASE_URL: `sqlite:${dbFile}`, SQLITE_SYNCHRONOUS: synchronous });
   const token = (await mintToken({ source: { kind: 'secret', secret: SECRET, origin: 'env' }, clockToleranceSec: 60 },
     { tenant: 'bench', ttlSeconds: 3600 })).token;
   const base = `${gw.url}/api/scim/v2`;
@@ -257,15 +141,19 @@ async function main() {
       process.stderr.write(`measuring synchronous=${mode}…\n`);
       modes.push(await runMode(dbFile, mode, data));
     }
+    process.stderr.write('measuring PostgreSQL…\n');
+    const postgres = await require('./postgres').main();
     process.stderr.write('measuring egress…\n');
     const egress = await require('./egress').main();
     const result = {
       date: new Date().toISOString(), machine: `${os.cpus().length} × ${os.cpus()[0]?.model ?? 'cpu'}, ${Math.round(os.totalmem() / 2 ** 30)} GiB`,
       command: QUICK ? 'BENCH_QUICK=1 npm run bench' : 'npm run bench', sizes: { BIG, SMALL, LAT_ITER, BULK_ADD, CANNON_SECONDS, CONNECTIONS },
-      modes, egress: { deliveries: egress.deliveries, renames: egress.renames },
+      modes, postgres: postgres.results ?? { skipped: postgres.skipped },
+      egress: { deliveries: egress.deliveries, renames: egress.renames },
     };
     mkdirSync(path.join(__dirname, 'results'), { recursive: true });
-    const md = `${markdown(result)}\n${egress.markdown}`;
+    const pgPart = postgres.markdown || `PostgreSQL: skipped (${postgres.skipped}).\n`;
+    const md = `${markdown(result)}\n${pgPart}\n${egress.markdown}`;
     const name = QUICK ? 'quick' : 'latest';
     writeFileSync(path.join(__dirname, 'results', `${name}.json`), JSON.stringify(result, null, 2));
     writeFileSync(path.join(__dirname, 'results', `${name}.md`), md);

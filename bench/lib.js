@@ -1,0 +1,133 @@
+// Shared parts of the benchmarks: child processes for the gateway and the bare Express echo baseline, timing and
+// statistics, and the member-PATCH workloads (latency of add+remove, autocannon throughput).
+'use strict';
+const { spawn } = require('node:child_process');
+const { readFileSync } = require('node:fs');
+const net = require('node:net');
+const path = require('node:path');
+const autocannon = require('autocannon');
+
+const DIST = path.join(__dirname, '..', 'dist', 'src');
+const QUICK = process.env.BENCH_QUICK === '1';
+const LAT_ITER = QUICK ? 100 : 400;
+const CANNON_SECONDS = QUICK ? 3 : 10;
+const CONNECTIONS = 16;
+const SECRET = 'bench-secret-bench-secret-bench-secret-0123456789';
+const PATCH = 'urn:ietf:params:scim:api:messages:2.0:PatchOp';
+
+function freePort() {
+  return new Promise((resolve) => {
+    const s = net.createServer().listen(0, '127.0.0.1', () => {
+      const { port } = s.address();
+      s.close(() => resolve(port));
+    });
+  });
+}
+
+async function waitHealthy(url) {
+  for (let i = 0; i < 200; i++) {
+    try {
+      if ((await fetch(`${url}/healthz`)).ok) return;
+    } catch { /* not yet */ }
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  throw new Error(`${url} did not become healthy`);
+}
+
+/** The built gateway as a child process; env adds to the benchmark defaults (rate limit off: it is the load). */
+async function startGateway(env) {
+  const port = await freePort();
+  const child = spawn(process.execPath, [path.join(DIST, 'main.js')], {
+    env: { ...process.env, PORT: String(port), HOST: '127.0.0.1', JWT_SECRET: SECRET, LOG_LEVEL: 'error', MAX_RESULTS: '1000',
+      RATE_LIMIT_PER_SECOND: '0', ...env },
+    stdio: ['ignore', 'ignore', 'inherit'],
+  });
+  const url = `http://127.0.0.1:${port}`;
+  await waitHealthy(url);
+  return { url, child, stop: () => new Promise((r) => { child.once('exit', r); child.kill('SIGTERM'); }) };
+}
+
+async function startEcho() {
+  const port = await freePort();
+  const child = spawn(process.execPath, [path.join(__dirname, 'echo-server.js')], {
+    env: { ...process.env, PORT: String(port) }, stdio: ['ignore', 'ignore', 'inherit'],
+  });
+  const url = `http://127.0.0.1:${port}`;
+  await waitHealthy(url);
+  return { url, child, stop: () => new Promise((r) => { child.once('exit', r); child.kill('SIGTERM'); }) };
+}
+
+/** Peak resident set of a process so far (kB), from /proc. */
+function peakRssKb(pid) {
+  const m = /VmHWM:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
+  return m ? Number(m[1]) : NaN;
+}
+function rssKb(pid) {
+  const m = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
+  return m ? Number(m[1]) : NaN;
+}
+
+function quantile(sorted, q) {
+  return sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))];
+}
+function stats(samples) {
+  const s = [...samples].sort((a, b) => a - b);
+  return { median: quantile(s, 0.5), p99: quantile(s, 0.99), n: s.length };
+}
+
+async function timed(fn) {
+  const t = process.hrtime.bigint();
+  const r = await fn();
+  return { ms: Number(process.hrtime.bigint() - t) / 1e6, r };
+}
+
+async function call(method, url, token, body) {
+  const res = await fetch(url, {
+    method,
+    headers: { authorization: `Bearer ${token}`, ...(body ? { 'content-type': 'application/scim+json' } : {}) },
+    body: body ? JSON.stringify(body) : undefined,
+  });
+  const text = await res.text();
+  if (res.status >= 300) throw new Error(`${method} ${url} → ${res.status} ${text.slice(0, 200)}`);
+  return text;
+}
+
+/** Add then remove one member (a user outside the group), LAT_ITER times; latency of each request. */
+async function addRemoveLatency(base, token, groupId, spare) {
+  const bases = Array.isArray(base) ? base : [base];
+  const samples = [];
+  for (let i = 0; i < LAT_ITER; i++) {
+    const member = spare[i % spare.length];
+    const add = await timed(() => call('PATCH', `${bases[i % bases.length]}/Groups/${groupId}`, token,
+      { schemas: [PATCH], Operations: [{ op: 'add', path: 'members', value: [{ value: member }] }] }));
+    const remove = await timed(() => call('PATCH', `${bases[(i + 1) % bases.length]}/Groups/${groupId}`, token,
+      { schemas: [PATCH], Operations: [{ op: 'remove', path: `members[value eq "${member}"]` }] }));
+    if (i >= 10) samples.push(add.ms, remove.ms); // the first few warm the JIT and caches
+  }
+  return stats(samples);
+}
+
+async function cannon(url, token, bodies, connections = CONNECTIONS) {
+  let i = 0;
+  const result = await autocannon({
+    url, connections, duration: CANNON_SECONDS, method: 'PATCH',
+    headers: { authorization: `Bearer ${token}`, 'content-type': 'application/scim+json' },
+    requests: [{ setupRequest: (req) => ({ ...req, body: bodies[i++ % bodies.length] }) }],
+  });
+  return { rps: result.requests.average, non2xx: result.non2xx, errors: result.errors, p99: result.latency.p99 };
+}
+
+function memberBodies(users) {
+  const bodies = [];
+  for (const u of users) {
+    bodies.push(JSON.stringify({ schemas: [PATCH], Operations: [{ op: 'add', path: 'members', value: [{ value: u }] }] }));
+    bodies.push(JSON.stringify({ schemas: [PATCH], Operations: [{ op: 'remove', path: `members[value eq "${u}"]` }] }));
+  }
+  return bodies;
+}
+
+
+module.exports = {
+  DIST, QUICK, LAT_ITER, CANNON_SECONDS, CONNECTIONS, SECRET, PATCH,
+  freePort, waitHealthy, startGateway, startEcho, peakRssKb, rssKb, stats, timed, call, addRemoveLatency, cannon, memberBodies,
+};

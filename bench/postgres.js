@@ -1,0 +1,157 @@
+#!/usr/bin/env node
+// PostgreSQL benchmark: the membership measures of `npm run bench` on PostgreSQL, with one gateway replica and with
+// two replicas on one database. (1) add+remove one member, group of 10 vs group of BIG members (ratio of medians
+// and of p99s); (2) member-PATCH throughput with autocannon against the bare Express echo measured in the same run
+// (ratio). With two replicas the latency loop alternates replicas and autocannon splits its connections over both.
+// Needs a PostgreSQL server (BENCH_PG_URL, default postgres://postgres@127.0.0.1:5432/postgres); skipped without one.
+'use strict';
+const { randomBytes } = require('node:crypto');
+const path = require('node:path');
+const pg = require('pg');
+const {
+  DIST, QUICK, CONNECTIONS, SECRET,
+  startGateway, startEcho, stats, addRemoveLatency, cannon, memberBodies,
+} = require('./lib');
+
+const ADMIN_URL = process.env.BENCH_PG_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres';
+const BIG = QUICK ? 10_000 : 100_000;
+const SMALL = 10;
+
+function databaseUrl(name) {
+  const u = new URL(ADMIN_URL);
+  u.pathname = `/${name}`;
+  return u.toString();
+}
+
+async function admin(sql) {
+  const c = new pg.Client({ connectionString: ADMIN_URL });
+  await c.connect();
+  try {
+    return await c.query(sql);
+  } finally {
+    await c.end();
+  }
+}
+
+async function reachable() {
+  try {
+    await admin('SELECT 1');
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/** Users, a group of SMALL, a group of BIG and a hot group, written with set-based SQL (seconds, not minutes). */
+async function seed(url) {
+  const { PostgresStore } = require(path.join(DIST, 'store/postgres'));
+  const store = new PostgresStore({ kind: 'postgres', url });
+  await store.migrate();
+  const stamp = new Date().toISOString();
+  const c = new pg.Client({ connectionString: url });
+  await c.connect();
+  try {
+    await c.query(
+      `INSERT INTO users (tenant, id, user_name, user_name_lc, display_name, display_name_lc, active, resource, version, created, modified)
+       SELECT 'bench', gen_random_uuid()::text, 'user' || i || '@bench.example', 'user' || i || '@bench.example', 'User ' || i, 'user ' || i, true,
+              jsonb_build_object('userName', 'user' || i || '@bench.example', 'displayName', 'User ' || i, 'active', true), 1, $1, $1
+       FROM generate_series(0, $2 - 1) AS i`, [stamp, BIG + 100]);
+    const rows = (await c.query(`SELECT id, user_name FROM users WHERE tenant = 'bench'`)).rows;
+    const ids = rows.map((r) => [Number(/^user(\d+)@/.exec(r.user_name)[1]), r.id]).sort((a, b) => a[0] - b[0]).map((r) => r[1]);
+    const group = async (name, members) => {
+      const g = (await store.createGroup('bench', { displayName: name, resource: { displayName: name } }, [])).group.id;
+      await c.query(`INSERT INTO group_members (tenant, group_id, member_id, added) SELECT 'bench', $1, unnest($2::text[]), $3`, [g, members, stamp]);
+      return g;
+    };
+    const data = { ids, small: await group('Small', ids.slice(0, SMALL)), big: await group('Big', ids.slice(0, BIG)), hot: await group('Hot', []) };
+    await c.query('DELETE FROM outbox');
+    await c.query('VACUUM ANALYZE');
+    return data;
+  } finally {
+    await c.end();
+    await store.close();
+  }
+}
+
+async function measure(replicas, data, echoRps, token) {
+  const bases = replicas.map((r) => `${r.url}/api/scim/v2`);
+  const spare = data.ids.slice(BIG, BIG + 100);
+  const small = await addRemoveLatency(bases, token, data.small, spare);
+  const big = await addRemoveLatency(bases, token, data.big, spare);
+  const bodies = memberBodies(data.ids.slice(0, 1000));
+  const per = Math.max(1, Math.floor(CONNECTIONS / replicas.length));
+  const runs = await Promise.all(bases.map((b) => cannon(`${b}/Groups/${data.hot}`, token, bodies, per)));
+  const rps = runs.reduce((n, r) => n + r.rps, 0);
+  return {
+    replicas: replicas.length,
+    memberLatency: { small, big, ratioMedian: big.median / small.median, ratioP99: big.p99 / small.p99 },
+    throughput: {
+      rps, echoRps, ratio: rps / echoRps, p99: Math.max(...runs.map((r) => r.p99)),
+      non2xx: runs.reduce((n, r) => n + r.non2xx, 0), errors: runs.reduce((n, r) => n + r.errors, 0),
+    },
+  };
+}
+
+function fmt(n, digits = 2) {
+  return Number.isFinite(n) ? n.toFixed(digits) : String(n);
+}
+
+function markdown(results) {
+  const [one, two] = results;
+  const rows = [
+    '| PostgreSQL measure | 1 replica | 2 replicas | goal |',
+    '|---|---|---|---|',
+    `| add+remove 1 member, median ms (10 / ${BIG} members) | ${fmt(one.memberLatency.small.median)} / ${fmt(one.memberLatency.big.median)} | ${fmt(two.memberLatency.small.median)} / ${fmt(two.memberLatency.big.median)} |  |`,
+    `|   ratio of medians (big / small) | ${fmt(one.memberLatency.ratioMedian)} | ${fmt(two.memberLatency.ratioMedian)} | ≤ 1.2 |`,
+    `|   p99 ms (10 / ${BIG}) | ${fmt(one.memberLatency.small.p99)} / ${fmt(one.memberLatency.big.p99)} | ${fmt(two.memberLatency.small.p99)} / ${fmt(two.memberLatency.big.p99)} |  |`,
+    `|   ratio of p99s | ${fmt(one.memberLatency.ratioP99)} | ${fmt(two.memberLatency.ratioP99)} | ≤ 1.2 |`,
+    `| member-PATCH req/s (autocannon, ${CONNECTIONS} conns in all) / bare Express echo | ${fmt(one.throughput.rps, 0)} / ${fmt(one.throughput.echoRps, 0)} | ${fmt(two.throughput.rps, 0)} / ${fmt(two.throughput.echoRps, 0)} |  |`,
+    `|   ratio to echo | ${fmt(one.throughput.ratio)} | ${fmt(two.throughput.ratio)} | ≥ 0.5 |`,
+    `|   autocannon p99 ms | ${fmt(one.throughput.p99, 0)} | ${fmt(two.throughput.p99, 0)} |  |`,
+    `|   non-2xx / errors | ${one.throughput.non2xx} / ${one.throughput.errors} | ${two.throughput.non2xx} / ${two.throughput.errors} | 0 / 0 |`,
+  ];
+  return `${rows.join('\n')}\n`;
+}
+
+async function main() {
+  if (!(await reachable())) {
+    return { skipped: `no PostgreSQL at ${ADMIN_URL.replace(/\/\/([^:@/]+):[^@/]*@/, '//$1:***@')}`, markdown: '' };
+  }
+  const name = `scimbridge_bench_${randomBytes(4).toString('hex')}`;
+  await admin(`CREATE DATABASE ${name}`);
+  const url = databaseUrl(name);
+  try {
+    process.stderr.write(`PostgreSQL: seeding ${BIG + 100} users…\n`);
+    const data = await seed(url);
+    const { mintToken } = require(path.join(DIST, 'auth/mint'));
+    const token = (await mintToken({ source: { kind: 'secret', secret: SECRET, origin: 'env' }, clockToleranceSec: 60 },
+      { tenant: 'bench', ttlSeconds: 3600 })).token;
+    const bodies = memberBodies(data.ids.slice(0, 1000));
+    const results = [];
+    for (const n of [1, 2]) {
+      process.stderr.write(`PostgreSQL: measuring ${n} replica(s)…\n`);
+      const echo = await startEcho();
+      const echoRps = (await cannon(`${echo.url}/echo`, 'x', bodies)).rps;
+      await echo.stop();
+      const replicas = [];
+      for (let i = 0; i < n; i++) replicas.push(await startGateway({ DATABASE_URL: url, WORKER_IN_PROCESS: 'false' }));
+      try {
+        results.push(await measure(replicas, data, echoRps, token));
+      } finally {
+        for (const r of replicas) await r.stop();
+      }
+    }
+    return { results, markdown: markdown(results) };
+  } finally {
+    await admin(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`).catch(() => undefined);
+  }
+}
+
+module.exports = { main };
+
+if (require.main === module) {
+  main().then((r) => process.stdout.write(r.markdown || `${r.skipped}\n`), (e) => {
+    process.stderr.write(`postgres bench failed: ${e.stack ?? e}\n`);
+    process.exit(1);
+  });
+}
