@@ -2,7 +2,7 @@
 // naming the variable when the configuration is invalid. On SIGTERM/SIGINT it drains: stops accepting, lets
 // in-flight requests and deliveries finish (or releases their claims), closes the store, all within
 // SHUTDOWN_TIMEOUT_MS.
-import type { Server } from 'node:http';
+import { createServer, type Server } from 'node:http';
 import type { Logger } from 'pino';
 import { ConfigError, loadConfig, type Config } from './config';
 import type { DeliveryWorker } from './egress';
@@ -57,7 +57,8 @@ export async function start(config: Config): Promise<RunningGateway> {
     workerAlive: config.workerInProcess && targets.length ? () => worker?.isAlive() ?? false : undefined,
   });
   const server = await new Promise<Server>((resolve, reject) => {
-    const s = app.listen(config.port, config.host, () => resolve(s));
+    // Host is checked by the app, which answers a SCIM error body (Node's own check answers a bare 400).
+    const s = createServer({ requireHostHeader: false }, app).listen(config.port, config.host, () => resolve(s));
     answerUnparsedRequests(s);
     s.once('error', reject);
   });

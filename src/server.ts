@@ -73,7 +73,12 @@ function bodyErrors(err: unknown, req: Request, res: Response, next: NextFunctio
     case 'encoding.unsupported':
     case 'charset.unsupported': return void answer(415, undefined, 'The request body encoding or charset is not supported');
     case 'request.aborted': return void answer(400, 'invalidSyntax', 'The request body was not received completely');
-    default: return next(err);
+    default:
+      // Anything else body-parser refuses as the client's fault, e.g. a gzip body that does not inflate.
+      if (typeof e?.status === 'number' && e.status >= 400 && e.status < 500) {
+        return void answer(400, 'invalidSyntax', 'The request body could not be read; check its Content-Encoding');
+      }
+      return next(err);
   }
 }
 
@@ -103,6 +108,14 @@ export function buildApp(deps: AppDeps): express.Express {
   app.set('query parser', 'simple');
   app.use(requestLog(deps.log, deps.metrics));
   app.use(securityHeaders);
+  // HTTP/1.1 requires Host (RFC 9112 §3.2); Node's own refusal has no body, so main.ts lets it through to here.
+  app.use((req, res, next) => {
+    if (req.httpVersion === '1.1' && req.headers.host === undefined) {
+      res.status(400).type('application/scim+json').json(errorBody(400, undefined, 'An HTTP/1.1 request needs a Host header'));
+      return;
+    }
+    next();
+  });
 
   // Liveness: the process is up and serving HTTP. Never touches the database, so an orchestrator does not restart
   // healthy replicas while PostgreSQL is away.

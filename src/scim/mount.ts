@@ -2,6 +2,7 @@
 // req.query on each read), the request context, and each response's locations rewritten to the mount and host the
 // request came in on. scimmy keeps basepaths in process-global state; rewriting per response makes that harmless.
 import type { Request, Response } from 'express';
+import SCIMMY from 'scimmy';
 import { LOCATION_BASE, type ScimContext } from './context';
 import { badRequest } from './errors';
 
@@ -20,21 +21,19 @@ export function stableQuery(req: Request): Record<string, string | undefined> {
   return q;
 }
 
-/** RFC 7644 §3.10 attribute paths: [schema URN ":"] ATTRNAME ["." subAttr] (ATTRNAME per RFC 7643 §2.1, or "$ref"). */
-const ATTRIBUTE_PATH = /^(?:urn:[A-Za-z0-9._:-]+:)?[A-Za-z][\w-]*(?:\.(?:[A-Za-z][\w-]*|\$ref))?$/;
-
-/** Names scimmy's filter lexer takes for literals or logical operators: no SCIM attribute is called that. */
-const FILTER_WORDS = /^(?:true|false|and|or|not)$/i;
-
 /**
- * attributes / excludedAttributes must be comma-separated attribute paths. scimmy builds a filter from them and
- * throws TypeErrors (answered as 500) on others, e.g. "name..x", ",,,", "__proto__", "1", "true".
+ * attributes / excludedAttributes: scimmy turns them into a filter ("a pr and b pr") in every resource's constructor
+ * and throws TypeErrors (answered as 500) on lists its lexer cannot take, e.g. "name..x", ",,,", "__proto__", "1",
+ * "true". Parse them the same way first and refuse what fails as a 400; what parses reaches scimmy unchanged.
  */
 function checkAttributeList(name: string, value: string | undefined): void {
   if (value === undefined || value.trim() === '') return;
-  const bad = value.split(',').map((a) => a.trim()).find((a) => !ATTRIBUTE_PATH.test(a) || FILTER_WORDS.test(a));
-  if (bad !== undefined) {
-    throw badRequest('invalidValue', `${name} must be a comma-separated list of attribute names; "${bad.slice(0, 100)}" is not one`);
+  const op = name === 'attributes' ? 'pr' : 'np';
+  try {
+    new SCIMMY.Types.Filter(value.split(',').map((a) => `${a} ${op}`).join(' and '));
+  } catch (e) {
+    const detail = e instanceof SCIMMY.Types.Error ? `: ${e.message}` : '';
+    throw badRequest('invalidValue', `${name} must be a comma-separated list of attribute paths${detail}`);
   }
 }
 

@@ -45,7 +45,14 @@ function searchAsList(req: Request, res: Response, next: NextFunction): void {
   for (const key of SEARCH_PARAMS) {
     const v = body[key];
     if (v === undefined || v === null) continue;
-    query[key] = Array.isArray(v) ? v.join(',') : String(v);
+    const listable = key === 'attributes' || key === 'excludedAttributes';
+    if (listable && Array.isArray(v) && v.every((x) => typeof x === 'string')) query[key] = v.join(',');
+    else if (typeof v === 'string' || typeof v === 'number' || typeof v === 'boolean') query[key] = String(v);
+    else {
+      res.status(400).type('application/scim+json').json(errorBody(400, 'invalidValue',
+        `"${key}" must be ${listable ? 'a string or an array of strings' : 'a string or a number'}`));
+      return;
+    }
   }
   req.method = 'GET';
   req.url = `/${m[1][0].toUpperCase()}${m[1].slice(1).toLowerCase()}`;

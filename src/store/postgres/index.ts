@@ -382,35 +382,36 @@ export class PostgresStore implements Store {
   }
 
   /** Member values that name no user of the tenant; cost follows the number of values. */
-  private async requireUsers(t: Tx, tenant: string, ids: string[]): Promise<void> {
-    if (ids.length === 0) return;
-    const r = await t.c.query<{ value: string }>(
-      `SELECT j.value FROM unnest($1::text[]) WITH ORDINALITY AS j(value, n)
-       WHERE NOT EXISTS (SELECT 1 FROM users u WHERE u.tenant = $2 AND u.id = j.value) ORDER BY j.n`,
-      [uniqueSorted(ids), tenant],
+  /**
+   * Inserts the ids not yet members; returns those actually added (already-present ones are no-ops). Ids that name
+   * no user of the tenant refuse the whole request; checked in the same statement (one round trip).
+   */
+  private async addMembers(t: Tx, tenant: string, groupId: string, ids: string[], stamp: string): Promise<string[]> {
+    if (ids.length === 0) return [];
+    const r = await t.c.query<{ added: boolean; value: string }>(
+      `WITH req AS (SELECT j.value, j.n FROM unnest($4::text[]) WITH ORDINALITY AS j(value, n)),
+       missing AS (SELECT value, n FROM req WHERE NOT EXISTS (SELECT 1 FROM users u WHERE u.tenant = $1 AND u.id = req.value)),
+       ins AS (
+         INSERT INTO group_members (tenant, group_id, member_id, added)
+         SELECT $1, $2, req.value, $3 FROM req WHERE NOT EXISTS (SELECT 1 FROM missing) ORDER BY req.n
+         ON CONFLICT DO NOTHING RETURNING member_id)
+       SELECT false AS added, value FROM (SELECT value FROM missing ORDER BY n) m
+       UNION ALL SELECT true, member_id FROM ins`,
+      [tenant, groupId, stamp, uniqueSorted(ids)],
     );
-    const missing = r.rows.map((x) => x.value);
+    const missing = r.rows.filter((x) => !x.added).map((x) => x.value);
     if (missing.length) {
       throw new StoreError('invalid_members', `members name no user of this tenant: ${missing.slice(0, 20).join(', ')}${missing.length > 20 ? ', …' : ''}`, missing);
     }
-  }
-
-  /** Inserts the ids not yet members; returns those actually added (already-present ones are no-ops). */
-  private async addMembers(t: Tx, tenant: string, groupId: string, ids: string[], stamp: string): Promise<string[]> {
-    if (ids.length === 0) return [];
-    const r = await t.c.query<{ member_id: string }>(
-      `INSERT INTO group_members (tenant, group_id, member_id, added)
-       SELECT $1, $2, j.value, $3 FROM unnest($4::text[]) WITH ORDINALITY AS j(value, n) ORDER BY j.n
-       ON CONFLICT DO NOTHING RETURNING member_id`,
-      [tenant, groupId, stamp, uniqueSorted(ids)],
-    );
-    return r.rows.map((x) => x.member_id);
+    return r.rows.map((x) => x.value);
   }
 
   /** Foreign-key failure: a member was deleted between the check and the insert (concurrent delete). */
-  private memberGone(e: unknown): unknown {
-    if (sqlState(e) === '23503') return new StoreError('invalid_members', 'a member names no user of this tenant (deleted concurrently)');
-    return e;
+  private memberGone(e: unknown, groupId?: string): unknown {
+    if (sqlState(e) !== '23503') return e;
+    // Without the group's row lock taken first, a missing group shows as its foreign key failing.
+    if (groupId && /group_id/.test(String((e as { constraint?: unknown }).constraint ?? ''))) return new StoreError('not_found', `Group ${groupId} not found`);
+    return new StoreError('invalid_members', 'a member names no user of this tenant (deleted concurrently)');
   }
 
   async createGroup(tenant: string, input: GroupInput, memberIds: string[]): Promise<GroupWriteResult> {
@@ -418,7 +419,6 @@ export class PostgresStore implements Store {
     const stamp = now();
     try {
       return await this.tx(async (t) => {
-        await this.requireUsers(t, tenant, memberIds);
         const g = await t.c.query<GroupRow>(
           `INSERT INTO groups (tenant, id, display_name, display_name_lc, external_id, resource, version, created, modified)
            VALUES ($1, $2, $3, $4, $5, $6::jsonb, 1, $7, $7) RETURNING ${GROUP_COLS}`,
@@ -453,15 +453,21 @@ export class PostgresStore implements Store {
 
   async changeGroup(tenant: string, id: string, change: GroupChange, opts?: WriteOptions): Promise<GroupWriteResult> {
     const stamp = now();
+    // Membership-only changes without If-Match take the group's row lock only at the end, for the version bump and
+    // the events: concurrent member changes to one group overlap their inserts and deletes and queue only for that
+    // last step (the foreign key's KEY SHARE lock keeps the group from being deleted meanwhile).
+    const lockLate = !change.attributes && opts?.ifVersion === undefined;
     try {
       return await this.tx(async (t) => {
-        const b = await t.c.query<GroupRow>(`SELECT ${GROUP_COLS} FROM groups WHERE tenant = $1 AND id = $2 FOR UPDATE`, [tenant, id]);
-        const before = b.rows[0];
-        if (!before) throw new StoreError('not_found', `Group ${id} not found`);
-        this.checkVersion(before.version, opts);
+        let before: GroupRow | undefined;
+        if (!lockLate) {
+          before = (await t.c.query<GroupRow>(`SELECT ${GROUP_COLS} FROM groups WHERE tenant = $1 AND id = $2 FOR UPDATE`, [tenant, id])).rows[0];
+          if (!before) throw new StoreError('not_found', `Group ${id} not found`);
+          this.checkVersion(before.version, opts);
+        }
         const events: ChangeEvent[] = [];
         let after: GroupRow | undefined;
-        if (change.attributes) {
+        if (change.attributes && before) {
           after = (await t.c.query<GroupRow>(
             `UPDATE groups SET display_name = $3, display_name_lc = $4, external_id = $5, resource = $6::jsonb,
              version = version + 1, modified = $7 WHERE tenant = $1 AND id = $2 RETURNING ${GROUP_COLS}`,
@@ -474,7 +480,6 @@ export class PostgresStore implements Store {
         const ids = (rows: { member_id: string }[]) => rows.map((r) => r.member_id);
         for (const op of change.members) {
           if (op.op === 'add') {
-            await this.requireUsers(t, tenant, op.ids);
             delta.noteAdded(await this.addMembers(t, tenant, id, op.ids, stamp));
           } else if (op.op === 'remove') {
             if (op.ids.length) {
@@ -486,7 +491,7 @@ export class PostgresStore implements Store {
             delta.noteRemoved(ids((await t.c.query<{ member_id: string }>(
               'DELETE FROM group_members WHERE tenant = $1 AND group_id = $2 RETURNING member_id', [tenant, id])).rows));
           } else {
-            await this.requireUsers(t, tenant, op.ids);
+            // addMembers below refuses unknown ids, rolling back this delete with everything else.
             delta.noteRemoved(ids((await t.c.query<{ member_id: string }>(
               `DELETE FROM group_members WHERE tenant = $1 AND group_id = $2 AND NOT (member_id = ANY($3::text[])) RETURNING member_id`,
               [tenant, id, uniqueSorted(op.ids)])).rows));
@@ -498,15 +503,19 @@ export class PostgresStore implements Store {
           after = (await t.c.query<GroupRow>(
             `UPDATE groups SET version = version + 1, modified = $3 WHERE tenant = $1 AND id = $2 RETURNING ${GROUP_COLS}`,
             [tenant, id, stamp])).rows[0];
+        } else if (!before && !after) {
+          after = (await t.c.query<GroupRow>(`SELECT ${GROUP_COLS} FROM groups WHERE tenant = $1 AND id = $2`, [tenant, id])).rows[0];
         }
+        const current = after ?? before;
+        if (!current) throw new StoreError('not_found', `Group ${id} not found`);
         events.push(...delta.events(id));
         await this.emit(t, tenant, events, stamp, {
-          type: 'Group', id, attributes: change.attributes ? changedAttributes(before.resource, change.attributes.resource) : undefined,
+          type: 'Group', id, attributes: change.attributes && before ? changedAttributes(before.resource, change.attributes.resource) : undefined,
         });
-        return { group: toGroup(after ?? before), added: [...delta.added], removed: [...delta.removed] };
+        return { group: toGroup(current), added: [...delta.added], removed: [...delta.removed] };
       });
     } catch (e) {
-      throw this.memberGone(e);
+      throw this.memberGone(e, id);
     }
   }
 
