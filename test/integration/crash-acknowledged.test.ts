@@ -8,6 +8,7 @@
 // - no membership or event exists that no request asked for; SQLite passes PRAGMA integrity_check.
 // Then restart on the same database and check the gateway serves exactly those members on both mounts.
 // The same scenario runs on PostgreSQL when a server answers at TEST_PG_URL (skipped otherwise).
+// one pass only: it runs its SQLite and its PostgreSQL variant itself (scripts/test-postgres.js leaves it out of the PostgreSQL pass).
 import { mkdtempSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';

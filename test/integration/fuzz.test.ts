@@ -11,6 +11,7 @@
 // the test name and in the failure report, which prints each failing request exactly (tokens redacted); FUZZ_SEED=<n>
 // runs another seed, FUZZ_REPORT=<file> writes every failure and the gateway's log. Every request goes out as raw
 // bytes over its own TCP connection (so nothing is normalised or refused by a client library), 16 in flight.
+// one pass only: the gateway under test is a SQLite child process (scripts/test-postgres.js leaves it out of the PostgreSQL pass).
 import { createHmac } from 'node:crypto';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import net from 'node:net';

@@ -1,5 +1,6 @@
 // Graceful shutdown of the real gateway process: SIGTERM stops new connections, lets an in-flight request finish
 // and answers it, releases claims of deliveries still running, and exits within SHUTDOWN_TIMEOUT_MS.
+// one pass only: the gateways under test are SQLite child processes (scripts/test-postgres.js leaves it out of the PostgreSQL pass).
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer, request, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';

@@ -1,5 +1,6 @@
 // Upgrading a SQLite file keeps its data: a database written by the first two migrations, with members, is
 // carried through every later migration with every membership intact.
+// one pass only: SQLite migrations only (scripts/test-postgres.js leaves it out of the PostgreSQL pass).
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
