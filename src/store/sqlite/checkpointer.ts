@@ -32,7 +32,10 @@ export interface CheckpointerOptions {
   thresholdBytes?: number;
   /** How often the WAL size is looked at (ms). */
   intervalMs?: number;
-  /** WAL frames past which the writer finishes a checkpoint the background could not (SQLite's own default). */
+  /**
+   * WAL frames past which the writer itself runs a checkpoint so the WAL can restart: 4096 (64 MiB of 16 KiB pages),
+   * so that only sustained write load, not a few bulk requests, ever puts a checkpoint on the request path.
+   */
   inlineAfterFrames?: number;
   /** Called when the worker cannot run; the caller then falls back to SQLite's automatic checkpoints. */
   onFailure: (err: unknown) => void;
@@ -84,7 +87,7 @@ export class BackgroundCheckpointer {
       this.busy = false;
       // The WAL restarts from its beginning only when a write begins right after a checkpoint that caught up, with
       // no checkpoint running; under steady writes that moment may never come, so the writer makes it.
-      if (typeof m?.log === 'number' && m.log >= (this.opts.inlineAfterFrames ?? 1000)) this.inlineDue = true;
+      if (typeof m?.log === 'number' && m.log >= (this.opts.inlineAfterFrames ?? 4096)) this.inlineDue = true;
       // SQLITE_BUSY and the like: the next tick tries again.
       if (m?.error && !/busy|locked/i.test(m.error)) this.fail(new Error(m.error));
     });
