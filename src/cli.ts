@@ -158,22 +158,24 @@ export function program(): Command {
       // The worker's timers are unref'd (they must not hold a server open); here nothing else would keep the
       // process alive, so it would exit as soon as the first pass ended.
       const keepAlive = setInterval(() => undefined, 1 << 30);
-      const stop = () => {
+      const deadline = cfg.ops.shutdownTimeoutMs;
+      const { exitOnSignals } = await import('./main');
+      exitOnSignals(async () => {
         clearInterval(keepAlive);
-        worker.stop().then(() => rt.store.close()).then(() => process.exit(0), () => process.exit(1));
-      };
-      process.once('SIGTERM', stop);
-      process.once('SIGINT', stop);
+        // Deliveries still running near the deadline have their claims released, so another worker takes them.
+        await worker.stop(Math.max(0, deadline * 0.8 - 200));
+        await rt.store.close();
+        return true;
+      }, deadline);
     });
 
   cli.command('serve')
     .description('run the gateway (same as npm start)')
     .action(async () => {
-      const { start } = await import('./main');
-      const { close } = await start(config());
-      const stop = () => { close().then(() => process.exit(0), () => process.exit(1)); };
-      process.once('SIGTERM', stop);
-      process.once('SIGINT', stop);
+      const { start, exitOnSignals } = await import('./main');
+      const cfg = config();
+      const { close } = await start(cfg);
+      exitOnSignals(close, cfg.ops.shutdownTimeoutMs);
     });
   return cli;
 }

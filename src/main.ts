@@ -105,6 +105,22 @@ function fail(e: unknown): never {
   process.exit(1);
 }
 
+/**
+ * SIGTERM/SIGINT: drain with `close`, exit 0 when it finished in time, 1 otherwise; the process leaves by the deadline
+ * even if something refuses to close, and a second signal exits at once.
+ */
+export function exitOnSignals(close: () => Promise<boolean>, deadlineMs: number): void {
+  let signals = 0;
+  const stop = (signal: string) => {
+    if (++signals > 1) process.exit(1);
+    process.stderr.write(`scimbridge: ${signal} received, draining (at most ${deadlineMs} ms)\n`);
+    setTimeout(() => process.exit(1), deadlineMs + 1000).unref();
+    close().then((inTime) => process.exit(inTime ? 0 : 1), () => process.exit(1));
+  };
+  process.on('SIGTERM', () => stop('SIGTERM'));
+  process.on('SIGINT', () => stop('SIGINT'));
+}
+
 if (require.main === module) {
   let config: Config;
   try {
@@ -112,17 +128,5 @@ if (require.main === module) {
   } catch (e) {
     fail(e);
   }
-  start(config).then(({ close }) => {
-    let signals = 0;
-    const stop = (signal: string) => {
-      // A second signal means "now".
-      if (++signals > 1) process.exit(1);
-      process.stderr.write(`scimbridge: ${signal} received, draining (at most ${config.ops.shutdownTimeoutMs} ms)\n`);
-      // The process leaves by the deadline even if something refuses to close.
-      setTimeout(() => process.exit(1), config.ops.shutdownTimeoutMs + 1000).unref();
-      close().then((inTime) => process.exit(inTime ? 0 : 1), () => process.exit(1));
-    };
-    process.on('SIGTERM', () => stop('SIGTERM'));
-    process.on('SIGINT', () => stop('SIGINT'));
-  }, fail);
+  start(config).then(({ close }) => exitOnSignals(close, config.ops.shutdownTimeoutMs), fail);
 }
