@@ -14,7 +14,7 @@ import type {
 import { PostgresEgressStore } from './egress';
 import { filterToSql, orderBy, Params } from './filter-sql';
 import { migratePostgres, pendingPostgresMigrations } from './migrate';
-import { createPool, mapError, sqlState } from './pool';
+import { createPool, mapError, prepared, sqlState } from './pool';
 
 export interface PostgresConfig {
   kind: 'postgres';
@@ -168,26 +168,39 @@ export class PostgresStore implements Store {
 
   /**
    * The write's change events, and its audit record when it comes from a SCIM request (the actor travels in the
-   * request's async context, which this transaction runs in). One statement either way.
+   * request's async context, which this transaction runs in). With `touchGroup`, the same statement first bumps that
+   * group's version and answers its row: a membership change then holds the group's row lock for this one statement
+   * and the COMMIT only. The events read from the bumped row, so their seqs are drawn after the lock is held and
+   * follow the group's commit order. One statement in every case.
    */
-  private async emit(t: Tx, tenant: string, events: ChangeEvent[], stamp: string, target: AuditTarget): Promise<void> {
+  private async emit(t: Tx, tenant: string, events: ChangeEvent[], stamp: string, target: AuditTarget, touchGroup?: string): Promise<GroupRow | undefined> {
     const actor = auditActor.getStore();
-    if (!events.length && !actor) return;
+    if (!events.length && !actor && !touchGroup) return undefined;
     if (events.length) t.eventsWritten = true;
     const params: unknown[] = [tenant, events.map((e) => e.aggregate), events.map((e) => e.type), events.map((e) => JSON.stringify(e.payload)), stamp];
+    const ctes: string[] = [];
+    if (touchGroup) {
+      params.push(touchGroup);
+      ctes.push(`g AS (UPDATE groups SET version = version + 1, modified = $5 WHERE tenant = $1 AND id = $${params.length} RETURNING ${GROUP_COLS})`);
+    }
+    const from = touchGroup ? 'g, ' : '';
     // WITH ORDINALITY keeps the events' order in their seqs.
-    const outbox = `INSERT INTO outbox (tenant, aggregate, type, payload, created)
+    ctes.push(`ev AS (INSERT INTO outbox (tenant, aggregate, type, payload, created)
        SELECT $1, e.aggregate, e.type, e.payload::jsonb, $5
-       FROM unnest($2::text[], $3::text[], $4::text[]) WITH ORDINALITY AS e(aggregate, type, payload, n) ORDER BY e.n`;
-    if (!actor) return void await t.c.query(outbox, params);
-    params.push(actor.subject ?? null, actor.jti ?? null, actor.mount, actor.operation, target.type, target.id,
-      actor.requestId ?? null, JSON.stringify(auditSummary(target, events)));
-    await t.c.query(
-      `WITH ev AS (${outbox})
-       INSERT INTO audit_log (at, tenant, subject, jti, mount, operation, resource_type, resource_id, request_id, summary)
-       VALUES ($5, $1, $6, $7, $8, $9, $10, $11, $12, $13::jsonb)`,
-      params,
-    );
+       FROM ${from}unnest($2::text[], $3::text[], $4::text[]) WITH ORDINALITY AS e(aggregate, type, payload, n) ORDER BY e.n)`);
+    if (actor) {
+      const first = params.length + 1;
+      params.push(actor.subject ?? null, actor.jti ?? null, actor.mount, actor.operation, target.type, target.id,
+        actor.requestId ?? null, JSON.stringify(auditSummary(target, events)));
+      const p = (i: number) => `$${first + i}`;
+      ctes.push(`au AS (INSERT INTO audit_log (at, tenant, subject, jti, mount, operation, resource_type, resource_id, request_id, summary)
+       SELECT $5, $1, ${p(0)}, ${p(1)}, ${p(2)}, ${p(3)}, ${p(4)}, ${p(5)}, ${p(6)}, ${p(7)}::jsonb${touchGroup ? ' FROM g' : ''})`);
+    }
+    const r = await t.c.query<GroupRow>({
+      ...prepared(`WITH ${ctes.join(',\n')} SELECT ${touchGroup ? `${GROUP_COLS} FROM g` : '1'}`),
+      values: params,
+    });
+    return touchGroup ? r.rows[0] : undefined;
   }
 
   async listAudit(q: AuditQuery): Promise<AuditRecord[]> {
@@ -388,7 +401,7 @@ export class PostgresStore implements Store {
    */
   private async addMembers(t: Tx, tenant: string, groupId: string, ids: string[], stamp: string): Promise<string[]> {
     if (ids.length === 0) return [];
-    const r = await t.c.query<{ added: boolean; value: string }>(
+    const r = await t.c.query<{ added: boolean; value: string }>(prepared(
       `WITH req AS (SELECT j.value, j.n FROM unnest($4::text[]) WITH ORDINALITY AS j(value, n)),
        missing AS (SELECT value, n FROM req WHERE NOT EXISTS (SELECT 1 FROM users u WHERE u.tenant = $1 AND u.id = req.value)),
        ins AS (
@@ -396,7 +409,7 @@ export class PostgresStore implements Store {
          SELECT $1, $2, req.value, $3 FROM req WHERE NOT EXISTS (SELECT 1 FROM missing) ORDER BY req.n
          ON CONFLICT DO NOTHING RETURNING member_id)
        SELECT false AS added, value FROM (SELECT value FROM missing ORDER BY n) m
-       UNION ALL SELECT true, member_id FROM ins`,
+       UNION ALL SELECT true, member_id FROM ins`),
       [tenant, groupId, stamp, uniqueSorted(ids)],
     );
     const missing = r.rows.filter((x) => !x.added).map((x) => x.value);
@@ -483,8 +496,8 @@ export class PostgresStore implements Store {
             delta.noteAdded(await this.addMembers(t, tenant, id, op.ids, stamp));
           } else if (op.op === 'remove') {
             if (op.ids.length) {
-              delta.noteRemoved(ids((await t.c.query<{ member_id: string }>(
-                `DELETE FROM group_members WHERE tenant = $1 AND group_id = $2 AND member_id = ANY($3::text[]) RETURNING member_id`,
+              delta.noteRemoved(ids((await t.c.query<{ member_id: string }>(prepared(
+                `DELETE FROM group_members WHERE tenant = $1 AND group_id = $2 AND member_id = ANY($3::text[]) RETURNING member_id`),
                 [tenant, id, uniqueSorted(op.ids)])).rows));
             }
           } else if (op.op === 'removeAll') {
@@ -498,20 +511,19 @@ export class PostgresStore implements Store {
             delta.noteAdded(await this.addMembers(t, tenant, id, op.ids, stamp));
           }
         }
-        // A membership change is a new version of the group; a request that changed nothing leaves the ETag alone.
-        if (!change.attributes && delta.changed) {
-          after = (await t.c.query<GroupRow>(
-            `UPDATE groups SET version = version + 1, modified = $3 WHERE tenant = $1 AND id = $2 RETURNING ${GROUP_COLS}`,
-            [tenant, id, stamp])).rows[0];
-        } else if (!before && !after) {
-          after = (await t.c.query<GroupRow>(`SELECT ${GROUP_COLS} FROM groups WHERE tenant = $1 AND id = $2`, [tenant, id])).rows[0];
+        // A membership change is a new version of the group (bumped by emit, in its statement); a request that
+        // changed nothing leaves the ETag alone.
+        const touch = !change.attributes && delta.changed;
+        if (!touch && !before && !after) {
+          after = (await t.c.query<GroupRow>(prepared(`SELECT ${GROUP_COLS} FROM groups WHERE tenant = $1 AND id = $2`), [tenant, id])).rows[0];
+          if (!after) throw new StoreError('not_found', `Group ${id} not found`);
         }
-        const current = after ?? before;
-        if (!current) throw new StoreError('not_found', `Group ${id} not found`);
         events.push(...delta.events(id));
-        await this.emit(t, tenant, events, stamp, {
+        const touched = await this.emit(t, tenant, events, stamp, {
           type: 'Group', id, attributes: change.attributes && before ? changedAttributes(before.resource, change.attributes.resource) : undefined,
-        });
+        }, touch ? id : undefined);
+        const current = touched ?? after ?? before;
+        if (!current) throw new StoreError('not_found', `Group ${id} not found`);
         return { group: toGroup(current), added: [...delta.added], removed: [...delta.removed] };
       });
     } catch (e) {
@@ -548,7 +560,7 @@ export class PostgresStore implements Store {
   }
 
   async isRevoked(jti: string): Promise<boolean> {
-    const r = await this.read((p) => p.query('SELECT 1 FROM revoked_tokens WHERE jti = $1', [jti]));
+    const r = await this.read((p) => p.query({ ...prepared('SELECT 1 FROM revoked_tokens WHERE jti = $1'), values: [jti] }));
     return r.rows.length > 0;
   }
 }

@@ -1,4 +1,5 @@
 // The pg pool, its settings from DATABASE_URL, and the mapping of driver errors to StoreError codes.
+import { createHash } from 'node:crypto';
 import pg from 'pg';
 import { StoreError } from '../errors';
 
@@ -95,4 +96,19 @@ export function mapError(e: unknown): unknown {
     return new StoreError('unavailable', `database unavailable${code ? ` (${code})` : ''}`);
   }
   return e;
+}
+
+const names = new Map<string, string>();
+
+/**
+ * A statement node-postgres prepares once per connection (named by a hash of its text) instead of parsing and planning
+ * it on every call. Only for fixed SQL on hot paths: every distinct text stays prepared on each pooled connection.
+ */
+export function prepared(text: string): { name: string; text: string } {
+  let name = names.get(text);
+  if (name === undefined) {
+    name = `sb_${createHash('sha1').update(text).digest('hex').slice(0, 20)}`;
+    names.set(text, name);
+  }
+  return { name, text };
 }
