@@ -216,3 +216,54 @@ describe('PostgresStore', () => {
     }
   });
 });
+
+describe('a single member add or remove runs as one statement, with the same effects as the general path', () => {
+  pg('events chunked by 1,000 in id order, version moves only on change, audit summary, unknown ids refuse all', async () => {
+    const s = store();
+    await s.migrate();
+    const tenant = `one-${randomUUID().slice(0, 8)}`;
+    const ids: string[] = [];
+    for (let i = 0; i < 2500; i++) ids.push((await newUser(s, tenant)).id);
+    const g = (await s.createGroup(tenant, { displayName: 'One', resource: { displayName: 'One' } }, [])).group;
+    const { auditActor } = await import('../../src/store/audit');
+    const actor = { subject: 'okta', jti: 'j-1', mount: '/api/scim/v2', operation: 'patch' as const, requestId: 'r-1' };
+    const added = await auditActor.run(actor, () => s.changeGroup(tenant, g.id, { members: [{ op: 'add', ids: [...ids].reverse() }] }));
+    const sorted = [...ids].sort();
+    expect(added.added).toEqual(sorted);
+    expect(added.group.version).toBe(g.version + 1);
+    const c = new Client({ connectionString: testDatabaseUrl(dbName) });
+    await c.connect();
+    try {
+      const events = (await c.query(`SELECT type, payload FROM outbox WHERE tenant = $1 AND aggregate = $2 AND type <> 'group.created' ORDER BY seq`,
+        [tenant, `group:${g.id}`])).rows;
+      expect(events.map((e) => [e.type, e.payload.groupId, e.payload.userIds.length])).toEqual([
+        ['group.members_added', g.id, 1000], ['group.members_added', g.id, 1000], ['group.members_added', g.id, 500]]);
+      expect(events.flatMap((e) => e.payload.userIds)).toEqual(sorted);
+      const audit = await s.listAudit({ tenant, limit: 10 });
+      expect(audit).toHaveLength(1);
+      expect(audit[0]).toMatchObject({ subject: 'okta', jti: 'j-1', mount: '/api/scim/v2', operation: 'patch', resourceType: 'Group', resourceId: g.id, requestId: 'r-1' });
+      expect(audit[0].summary).toEqual({ membersAdded: sorted });
+
+      // Adding members already there: no event, same version, an audit record saying nothing changed.
+      const again = await auditActor.run(actor, () => s.changeGroup(tenant, g.id, { members: [{ op: 'add', ids: ids.slice(0, 3) }] }));
+      expect(again.added).toEqual([]);
+      expect(again.group.version).toBe(added.group.version);
+      expect((await s.listAudit({ tenant, limit: 10 }))[0].summary).toEqual({});
+
+      // A remove of one present and one absent member.
+      const removed = await s.changeGroup(tenant, g.id, { members: [{ op: 'remove', ids: [ids[7], 'not-a-member'] }] });
+      expect(removed.removed).toEqual([ids[7]]);
+      expect(removed.group.version).toBe(added.group.version + 1);
+      const last = (await c.query(`SELECT type, payload FROM outbox WHERE aggregate = $1 ORDER BY seq DESC LIMIT 1`, [`group:${g.id}`])).rows[0];
+      expect(last).toEqual({ type: 'group.members_removed', payload: { groupId: g.id, userIds: [ids[7]] } });
+
+      // Unknown ids refuse the whole request; unknown groups are not found.
+      await expect(s.changeGroup(tenant, g.id, { members: [{ op: 'add', ids: [ids[7], 'ghost'] }] })).rejects.toMatchObject({ code: 'invalid_members' });
+      expect((await s.listMembers(tenant, g.id)).map((m) => m.value)).not.toContain(ids[7]);
+      await expect(s.changeGroup(tenant, 'no-such-group', { members: [{ op: 'add', ids: [ids[0]] }] })).rejects.toMatchObject({ code: 'not_found' });
+      await expect(s.changeGroup(tenant, 'no-such-group', { members: [{ op: 'remove', ids: [ids[0]] }] })).rejects.toMatchObject({ code: 'not_found' });
+    } finally {
+      await c.end();
+    }
+  }, 120_000);
+});

@@ -13,6 +13,7 @@ import type {
 } from '../types';
 import { PostgresEgressStore } from './egress';
 import { filterToSql, orderBy, Params } from './filter-sql';
+import { IDS_PER_EVENT, memberChangeSql } from './member-statement';
 import { migratePostgres, pendingPostgresMigrations } from './migrate';
 import { createPool, mapError, prepared, sqlState } from './pool';
 
@@ -470,6 +471,10 @@ export class PostgresStore implements Store {
     // the events: concurrent member changes to one group overlap their inserts and deletes and queue only for that
     // last step (the foreign key's KEY SHARE lock keeps the group from being deleted meanwhile).
     const lockLate = !change.attributes && opts?.ifVersion === undefined;
+    const only = change.members.length === 1 ? change.members[0] : undefined;
+    if (lockLate && only && (only.op === 'add' || only.op === 'remove') && only.ids.length) {
+      return this.memberChangeInOneStatement(tenant, id, only.op, only.ids, stamp);
+    }
     try {
       return await this.tx(async (t) => {
         let before: GroupRow | undefined;
@@ -528,6 +533,35 @@ export class PostgresStore implements Store {
       });
     } catch (e) {
       throw this.memberGone(e, id);
+    }
+  }
+
+  /** One add or remove of members as a single statement (member-statement.ts); retried on deadlock. */
+  private async memberChangeInOneStatement(tenant: string, id: string, op: 'add' | 'remove', memberIds: string[], stamp: string): Promise<GroupWriteResult> {
+    const actor = auditActor.getStore();
+    const values: unknown[] = [tenant, id, uniqueSorted(memberIds), stamp, IDS_PER_EVENT];
+    if (actor) values.push(actor.subject ?? null, actor.jti ?? null, actor.mount, actor.operation, actor.requestId ?? null);
+    interface Answer { missing: string[] | null; changed: string[] | null; touched: GroupRow | null; current: GroupRow | null }
+    for (let attempt = 1; ; attempt++) {
+      let row: Answer;
+      try {
+        row = (await this.pool.query<Answer>({ ...prepared(memberChangeSql(op, !!actor)), values })).rows[0];
+      } catch (e) {
+        if (attempt < MAX_TRIES && RETRYABLE.has(sqlState(e) ?? '')) {
+          await new Promise((r) => setTimeout(r, Math.random() * 10 * attempt));
+          continue;
+        }
+        throw mapError(this.memberGone(e, id));
+      }
+      if (row.missing?.length) {
+        const m = row.missing;
+        throw new StoreError('invalid_members', `members name no user of this tenant: ${m.slice(0, 20).join(', ')}${m.length > 20 ? ', …' : ''}`, m);
+      }
+      const group = row.touched ?? row.current;
+      if (!group) throw new StoreError('not_found', `Group ${id} not found`);
+      const changed = row.changed ?? [];
+      if (changed.length) for (const l of this.commitListeners) l();
+      return { group: toGroup(group), added: op === 'add' ? changed : [], removed: op === 'remove' ? changed : [] };
     }
   }
 
