@@ -3,6 +3,7 @@
 // TEST_PG_URL answers (whatever TEST_DATABASE says); skipped otherwise.
 import { randomUUID } from 'node:crypto';
 import { Client } from 'pg';
+import { auditActor } from '../../src/store/audit';
 import { StoreError } from '../../src/store/errors';
 import { PostgresStore } from '../../src/store/postgres';
 import { createTestDatabase, dropTestDatabase, postgresReachable, testDatabaseUrl } from '../helpers/postgres';
@@ -225,7 +226,6 @@ describe('a single member add or remove runs as one statement, with the same eff
     const ids: string[] = [];
     for (let i = 0; i < 2500; i++) ids.push((await newUser(s, tenant)).id);
     const g = (await s.createGroup(tenant, { displayName: 'One', resource: { displayName: 'One' } }, [])).group;
-    const { auditActor } = await import('../../src/store/audit');
     const actor = { subject: 'okta', jti: 'j-1', mount: '/api/scim/v2', operation: 'patch' as const, requestId: 'r-1' };
     const added = await auditActor.run(actor, () => s.changeGroup(tenant, g.id, { members: [{ op: 'add', ids: [...ids].reverse() }] }));
     const sorted = [...ids].sort();
