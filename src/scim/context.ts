@@ -2,6 +2,7 @@
 // depends on scimmy's process-global state (basepaths are rewritten per response, see mount.ts).
 import type { Logger } from 'pino';
 import type { Principal } from '../auth/principal';
+import type { AuditActor } from '../store/audit';
 import type { Store } from '../store/types';
 
 export interface ScimContext {
@@ -17,6 +18,8 @@ export interface ScimContext {
   limits: ScimLimits;
   /** The last error a handler threw, for statuses scimmy-routers cannot render (e.g. 503). */
   error?: Error;
+  /** Who is writing (writes only), for the audit trail. */
+  actor?: AuditActor;
   /** ETag of the resource a bodiless answer (204) leaves behind. */
   etag?: string;
 }

@@ -118,7 +118,7 @@ async function applyPlan(ctx: ScimContext, id: string, plan: GroupPatchPlan, mus
     try {
       // Attribute changes are read-modify-write, so they need the version read; member set operations do not.
       const pin = expected ?? (changed ? rec!.version : undefined);
-      const { group } = await ctx.store.changeGroup(ctx.tenant, id, { attributes: changed, members: plan.memberOps }, { ifVersion: pin });
+      const { group } = await ctx.store.changeGroup(ctx.tenant, id, { attributes: changed, members: plan.memberOps }, { ifVersion: pin, actor: ctx.actor });
       ctx.etag = etagOf(group.version);
       const answer = plan.dronahq || ctx.query.attributes !== undefined || ctx.query.excludedAttributes !== undefined;
       return answer ? groupOut(ctx, group, attributes ?? attributeFilter(ctx.query)) : undefined;
@@ -170,14 +170,14 @@ export class ScimGroup extends SCIMMY.Resources.Group {
       capMembers(ctx, ids?.length ?? 0);
       const input = groupInput(new SCIMMY.Schemas.Group(body, 'in'));
       if (!this.id) {
-        const { group } = await ctx.store.createGroup(ctx.tenant, input, ids ?? []);
+        const { group } = await ctx.store.createGroup(ctx.tenant, input, ids ?? [], { actor: ctx.actor });
         return this.out(ctx, group);
       }
       // PUT without "members" keeps the membership (RFC 7644 §3.5.1 lets omitted attributes stand); with it, the
       // stored list becomes exactly the given one, diffed in SQL.
       const members: MemberOp[] = ids === undefined ? [] : [{ op: 'replace', ids }];
       const expected = await ifVersion(ctx, () => ctx.store.getGroup(ctx.tenant, this.id!));
-      const { group } = await ctx.store.changeGroup(ctx.tenant, this.id, { attributes: input, members }, { ifVersion: expected });
+      const { group } = await ctx.store.changeGroup(ctx.tenant, this.id, { attributes: input, members }, { ifVersion: expected, actor: ctx.actor });
       return this.out(ctx, group);
     });
   }
@@ -190,7 +190,9 @@ export class ScimGroup extends SCIMMY.Resources.Group {
     const ctx = c as ScimContext;
     return guard(ctx, async () => {
       if (!this.id) throw notFound('DELETE must name a Group');
-      await ctx.store.deleteGroup(ctx.tenant, this.id, { ifVersion: await ifVersion(ctx, () => ctx.store.getGroup(ctx.tenant, this.id!)) });
+      await ctx.store.deleteGroup(ctx.tenant, this.id, {
+        ifVersion: await ifVersion(ctx, () => ctx.store.getGroup(ctx.tenant, this.id!)), actor: ctx.actor,
+      });
     });
   }
 }

@@ -5,7 +5,7 @@ import type { Logger } from 'pino';
 import { authenticate, scopeForMethod, requireScope } from '../auth/middleware';
 import type { TokenVerifier } from '../auth/verify';
 import { rateLimit, type TenantRateLimiter } from '../ops/rate-limit';
-import { auditActor, operationOf } from '../store/audit';
+import { operationOf } from '../store/audit';
 import type { Store } from '../store/types';
 import { DEFAULT_LIMITS, etagOf, parseEtagList, type ScimContext, type ScimLimits } from './context';
 import { scimmyRouters } from './declare';
@@ -102,10 +102,10 @@ export function scimMount(deps: ScimDeps, mountPath: string): Router {
     shapeResponses(req, res, base, limits);
     // Writes carry their actor to the store, which records it in the audit trail in the write's transaction.
     const operation = operationOf(req.method);
-    if (!operation) return next();
-    auditActor.run({
-      subject: ctx.principal.subject, jti: ctx.principal.jti, mount: mountPath, operation, requestId: res.locals.requestId as string | undefined,
-    }, next);
+    if (operation) {
+      ctx.actor = { subject: ctx.principal.subject, jti: ctx.principal.jti, mount: mountPath, operation, requestId: res.locals.requestId as string | undefined };
+    }
+    next();
   });
   router.get('/Groups/:id', streamGroup);
   router.patch('/Groups/:id', groupPatchRoute);

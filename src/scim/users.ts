@@ -84,8 +84,10 @@ export class ScimUser extends SCIMMY.Resources.User {
       normaliseBooleans('User', instance);
       const input = userInput(new SCIMMY.Schemas.User(instance as object, 'in'));
       const rec = this.id
-        ? await ctx.store.replaceUser(ctx.tenant, this.id, input, { ifVersion: await ifVersion(ctx, () => ctx.store.getUser(ctx.tenant, this.id!)) })
-        : await ctx.store.createUser(ctx.tenant, input);
+        ? await ctx.store.replaceUser(ctx.tenant, this.id, input, {
+          ifVersion: await ifVersion(ctx, () => ctx.store.getUser(ctx.tenant, this.id!)), actor: ctx.actor,
+        })
+        : await ctx.store.createUser(ctx.tenant, input, { actor: ctx.actor });
       return this.out(rec, this.attributes);
     });
   }
@@ -112,7 +114,7 @@ export class ScimUser extends SCIMMY.Resources.User {
       if (!patched) return this.out(rec, this.attributes);
       const input = userInput(new SCIMMY.Schemas.User(plainJson(patched), 'in'));
       try {
-        const saved = await ctx.store.replaceUser(ctx.tenant, id, input, { ifVersion: expected ?? rec.version });
+        const saved = await ctx.store.replaceUser(ctx.tenant, id, input, { ifVersion: expected ?? rec.version, actor: ctx.actor });
         return this.out(saved, this.attributes);
       } catch (e) {
         // Another process wrote between our read and write: re-apply on the new state, unless the client pinned a version.
@@ -126,7 +128,9 @@ export class ScimUser extends SCIMMY.Resources.User {
     const ctx = c as ScimContext;
     return guard(ctx, async () => {
       if (!this.id) throw notFound('DELETE must name a User');
-      await ctx.store.deleteUser(ctx.tenant, this.id, { ifVersion: await ifVersion(ctx, () => ctx.store.getUser(ctx.tenant, this.id!)) });
+      await ctx.store.deleteUser(ctx.tenant, this.id, {
+        ifVersion: await ifVersion(ctx, () => ctx.store.getUser(ctx.tenant, this.id!)), actor: ctx.actor,
+      });
     });
   }
 }

@@ -1,5 +1,5 @@
 // The one store interface, implemented for SQLite and PostgreSQL. All SQL lives behind it.
-import type { AuditQuery, AuditRecord } from './audit';
+import type { AuditActor, AuditQuery, AuditRecord } from './audit';
 import type { EgressStore } from './egress-types';
 import type { Filter } from './filter';
 
@@ -66,6 +66,8 @@ export interface GroupChange {
 export interface WriteOptions {
   /** Reject with version_mismatch unless the stored version equals this. */
   ifVersion?: number;
+  /** Who asks, for the audit trail; writes without one are not audited. */
+  actor?: AuditActor;
 }
 
 export interface ListQuery {
@@ -105,13 +107,13 @@ export interface Store {
   ping(): Promise<void>;
   close(): Promise<void>;
 
-  createUser(tenant: string, input: UserInput): Promise<UserRecord>;
+  createUser(tenant: string, input: UserInput, opts?: WriteOptions): Promise<UserRecord>;
   getUser(tenant: string, id: string): Promise<UserRecord | undefined>;
   replaceUser(tenant: string, id: string, input: UserInput, opts?: WriteOptions): Promise<UserRecord>;
   deleteUser(tenant: string, id: string, opts?: WriteOptions): Promise<void>;
   listUsers(tenant: string, query: ListQuery): Promise<ListResult<UserRecord>>;
 
-  createGroup(tenant: string, input: GroupInput, memberIds: string[]): Promise<GroupWriteResult>;
+  createGroup(tenant: string, input: GroupInput, memberIds: string[], opts?: WriteOptions): Promise<GroupWriteResult>;
   getGroup(tenant: string, id: string): Promise<GroupRecord | undefined>;
   /** Members in a stable order, a page at a time (after = last value of the previous page). */
   listMembers(tenant: string, groupId: string, page?: { after?: string; limit?: number }): Promise<MemberRecord[]>;

@@ -3,7 +3,6 @@
 // TEST_PG_URL answers (whatever TEST_DATABASE says); skipped otherwise.
 import { randomUUID } from 'node:crypto';
 import { Client } from 'pg';
-import { auditActor } from '../../src/store/audit';
 import { StoreError } from '../../src/store/errors';
 import { PostgresStore } from '../../src/store/postgres';
 import { createTestDatabase, dropTestDatabase, postgresReachable, testDatabaseUrl } from '../helpers/postgres';
@@ -227,7 +226,7 @@ describe('a single member add or remove runs as one statement, with the same eff
     for (let i = 0; i < 2500; i++) ids.push((await newUser(s, tenant)).id);
     const g = (await s.createGroup(tenant, { displayName: 'One', resource: { displayName: 'One' } }, [])).group;
     const actor = { subject: 'okta', jti: 'j-1', mount: '/api/scim/v2', operation: 'patch' as const, requestId: 'r-1' };
-    const added = await auditActor.run(actor, () => s.changeGroup(tenant, g.id, { members: [{ op: 'add', ids: [...ids].reverse() }] }));
+    const added = await s.changeGroup(tenant, g.id, { members: [{ op: 'add', ids: [...ids].reverse() }] }, { actor });
     const sorted = [...ids].sort();
     expect(added.added).toEqual(sorted);
     expect(added.group.version).toBe(g.version + 1);
@@ -245,7 +244,7 @@ describe('a single member add or remove runs as one statement, with the same eff
       expect(audit[0].summary).toEqual({ membersAdded: sorted });
 
       // Adding members already there: no event, same version, an audit record saying nothing changed.
-      const again = await auditActor.run(actor, () => s.changeGroup(tenant, g.id, { members: [{ op: 'add', ids: ids.slice(0, 3) }] }));
+      const again = await s.changeGroup(tenant, g.id, { members: [{ op: 'add', ids: ids.slice(0, 3) }] }, { actor });
       expect(again.added).toEqual([]);
       expect(again.group.version).toBe(added.group.version);
       expect((await s.listAudit({ tenant, limit: 10 }))[0].summary).toEqual({});

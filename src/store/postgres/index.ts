@@ -4,7 +4,7 @@
 // updates. Deadlocks and serialization failures are retried a few times: every write is a pure function of its input.
 import { randomUUID } from 'node:crypto';
 import type { Pool, PoolClient } from 'pg';
-import { auditActor, auditSummary, changedAttributes, type AuditQuery, type AuditRecord, type AuditTarget } from '../audit';
+import { auditSummary, changedAttributes, type AuditActor, type AuditQuery, type AuditRecord, type AuditTarget } from '../audit';
 import { StoreError } from '../errors';
 import { groupSummary, groupUpdatedEvent, MemberDelta, memberEvents, type ChangeEvent } from '../events';
 import type {
@@ -74,6 +74,8 @@ const MAX_TRIES = 5;
 interface Tx {
   c: PoolClient;
   eventsWritten: boolean;
+  /** Who asks, for the audit record emit writes (none: not audited). */
+  actor?: AuditActor;
 }
 
 export class PostgresStore implements Store {
@@ -168,14 +170,13 @@ export class PostgresStore implements Store {
   // ---- events ---------------------------------------------------------------------------------------------
 
   /**
-   * The write's change events, and its audit record when it comes from a SCIM request (the actor travels in the
-   * request's async context, which this transaction runs in). With `touchGroup`, the same statement first bumps that
+   * The write's change events, and its audit record when the write has an actor (t.actor). With `touchGroup`, the same statement first bumps that
    * group's version and answers its row: a membership change then holds the group's row lock for this one statement
    * and the COMMIT only. The events read from the bumped row, so their seqs are drawn after the lock is held and
    * follow the group's commit order. One statement in every case.
    */
   private async emit(t: Tx, tenant: string, events: ChangeEvent[], stamp: string, target: AuditTarget, touchGroup?: string): Promise<GroupRow | undefined> {
-    const actor = auditActor.getStore();
+    const actor = t.actor;
     if (!events.length && !actor && !touchGroup) return undefined;
     if (events.length) t.eventsWritten = true;
     const params: unknown[] = [tenant, events.map((e) => e.aggregate), events.map((e) => e.type), events.map((e) => JSON.stringify(e.payload)), stamp];
@@ -292,11 +293,12 @@ export class PostgresStore implements Store {
     return e;
   }
 
-  async createUser(tenant: string, input: UserInput): Promise<UserRecord> {
+  async createUser(tenant: string, input: UserInput, opts?: WriteOptions): Promise<UserRecord> {
     const id = randomUUID();
     const stamp = now();
     try {
       return await this.tx(async (t) => {
+        t.actor = opts?.actor;
         const r = await t.c.query<UserRow>(
           `INSERT INTO users (tenant, id, user_name, user_name_lc, external_id, display_name, display_name_lc, active,
            resource, version, created, modified) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9::jsonb, 1, $10, $10)
@@ -322,6 +324,7 @@ export class PostgresStore implements Store {
     const stamp = now();
     try {
       return await this.tx(async (t) => {
+        t.actor = opts?.actor;
         const before = await this.lockUser(t, tenant, id);
         this.checkVersion(before.version, opts);
         const r = await t.c.query<UserRow>(
@@ -348,6 +351,7 @@ export class PostgresStore implements Store {
   async deleteUser(tenant: string, id: string, opts?: WriteOptions): Promise<void> {
     const stamp = now();
     await this.tx(async (t) => {
+      t.actor = opts?.actor;
       // The user's row lock (FOR UPDATE) conflicts with the key-share lock a new membership's foreign key takes,
       // so no membership can be added between reading the user's groups and deleting it.
       const before = await this.lockUser(t, tenant, id);
@@ -428,11 +432,12 @@ export class PostgresStore implements Store {
     return new StoreError('invalid_members', 'a member names no user of this tenant (deleted concurrently)');
   }
 
-  async createGroup(tenant: string, input: GroupInput, memberIds: string[]): Promise<GroupWriteResult> {
+  async createGroup(tenant: string, input: GroupInput, memberIds: string[], opts?: WriteOptions): Promise<GroupWriteResult> {
     const id = randomUUID();
     const stamp = now();
     try {
       return await this.tx(async (t) => {
+        t.actor = opts?.actor;
         const g = await t.c.query<GroupRow>(
           `INSERT INTO groups (tenant, id, display_name, display_name_lc, external_id, resource, version, created, modified)
            VALUES ($1, $2, $3, $4, $5, $6::jsonb, 1, $7, $7) RETURNING ${GROUP_COLS}`,
@@ -473,10 +478,11 @@ export class PostgresStore implements Store {
     const lockLate = !change.attributes && opts?.ifVersion === undefined;
     const only = change.members.length === 1 ? change.members[0] : undefined;
     if (lockLate && only && (only.op === 'add' || only.op === 'remove') && only.ids.length) {
-      return this.memberChangeInOneStatement(tenant, id, only.op, only.ids, stamp);
+      return this.memberChangeInOneStatement(tenant, id, only.op, only.ids, stamp, opts?.actor);
     }
     try {
       return await this.tx(async (t) => {
+        t.actor = opts?.actor;
         let before: GroupRow | undefined;
         if (!lockLate) {
           before = (await t.c.query<GroupRow>(`SELECT ${GROUP_COLS} FROM groups WHERE tenant = $1 AND id = $2 FOR UPDATE`, [tenant, id])).rows[0];
@@ -537,8 +543,9 @@ export class PostgresStore implements Store {
   }
 
   /** One add or remove of members as a single statement (member-statement.ts); retried on deadlock. */
-  private async memberChangeInOneStatement(tenant: string, id: string, op: 'add' | 'remove', memberIds: string[], stamp: string): Promise<GroupWriteResult> {
-    const actor = auditActor.getStore();
+  private async memberChangeInOneStatement(
+    tenant: string, id: string, op: 'add' | 'remove', memberIds: string[], stamp: string, actor?: AuditActor,
+  ): Promise<GroupWriteResult> {
     const values: unknown[] = [tenant, id, uniqueSorted(memberIds), stamp, IDS_PER_EVENT];
     if (actor) values.push(actor.subject ?? null, actor.jti ?? null, actor.mount, actor.operation, actor.requestId ?? null);
     interface Answer { missing: string[] | null; changed: string[] | null; touched: GroupRow | null; current: GroupRow | null }
@@ -568,6 +575,7 @@ export class PostgresStore implements Store {
   async deleteGroup(tenant: string, id: string, opts?: WriteOptions): Promise<void> {
     const stamp = now();
     await this.tx(async (t) => {
+      t.actor = opts?.actor;
       const b = await t.c.query<GroupRow>(`SELECT ${GROUP_COLS} FROM groups WHERE tenant = $1 AND id = $2 FOR UPDATE`, [tenant, id]);
       const before = b.rows[0];
       if (!before) throw new StoreError('not_found', `Group ${id} not found`);

@@ -5,7 +5,7 @@ import { mkdirSync } from 'node:fs';
 import path from 'node:path';
 import Database from 'better-sqlite3';
 import type { SqliteDatabaseConfig } from '../../config';
-import { auditActor, auditSummary, changedAttributes, type AuditActor, type AuditQuery, type AuditRecord, type AuditTarget } from '../audit';
+import { auditSummary, changedAttributes, type AuditActor, type AuditQuery, type AuditRecord, type AuditTarget } from '../audit';
 import { StoreError } from '../errors';
 import { groupSummary, groupUpdatedEvent, MemberDelta, memberEvents, type ChangeEvent } from '../events';
 import type {
@@ -133,9 +133,9 @@ export class SqliteStore implements Store {
    * Every write is acknowledged only after the COMMIT that made it durable. One commit per batch is what lets
    * synchronous=FULL keep up with concurrent requests.
    */
-  private write<T>(fn: () => T): Promise<T> {
+  private write<T>(fn: () => T, actor?: AuditActor): Promise<T> {
     return new Promise<T>((resolve, reject) => {
-      this.queue.push({ fn, resolve: resolve as (v: unknown) => void, reject, actor: auditActor.getStore() });
+      this.queue.push({ fn, resolve: resolve as (v: unknown) => void, reject, actor });
       if (!this.flushing) {
         this.flushing = true;
         setImmediate(() => this.flush());
@@ -343,7 +343,7 @@ export class SqliteStore implements Store {
     };
   }
 
-  async createUser(tenant: string, input: UserInput): Promise<UserRecord> {
+  async createUser(tenant: string, input: UserInput, opts?: WriteOptions): Promise<UserRecord> {
     const id = randomUUID();
     const stamp = now();
     try {
@@ -353,7 +353,7 @@ export class SqliteStore implements Store {
         this.emit(tenant, [{ type: 'user.created', aggregate: `user:${id}`, payload: { user: this.userSummary(id, input) } }], stamp,
           { type: 'User', id, attributes: Object.keys(input.resource) });
         return toUser(this.s.userById.get(tenant, id)!);
-      });
+      }, opts?.actor);
     } catch (e) {
       if (isUniqueViolation(e)) throw new StoreError('uniqueness', `userName "${input.userName}" is already taken`);
       throw e;
@@ -382,7 +382,7 @@ export class SqliteStore implements Store {
         }
         this.emit(tenant, events, stamp, { type: 'User', id, attributes: changedAttributes(JSON.parse(before.resource), input.resource) });
         return toUser(this.s.userById.get(tenant, id)!);
-      });
+      }, opts?.actor);
     } catch (e) {
       if (isUniqueViolation(e)) throw new StoreError('uniqueness', `userName "${input.userName}" is already taken`);
       throw e;
@@ -405,7 +405,7 @@ export class SqliteStore implements Store {
       this.s.deleteUser.run(tenant, id);
       events.push({ type: 'user.deleted', aggregate: `user:${id}`, payload: { id, userName: before.user_name, externalId: before.external_id ?? undefined } });
       this.emit(tenant, events, stamp, { type: 'User', id });
-    });
+    }, opts?.actor);
   }
 
   async listUsers(tenant: string, q: ListQuery): Promise<ListResult<UserRecord>> {
@@ -453,7 +453,7 @@ export class SqliteStore implements Store {
     return this.s.addMembers.all(tenant, groupId, stamp, idsJson).map((r) => r.member_id);
   }
 
-  async createGroup(tenant: string, input: GroupInput, memberIds: string[]): Promise<GroupWriteResult> {
+  async createGroup(tenant: string, input: GroupInput, memberIds: string[], opts?: WriteOptions): Promise<GroupWriteResult> {
     const id = randomUUID();
     const stamp = now();
     return this.write(() => {
@@ -464,7 +464,7 @@ export class SqliteStore implements Store {
         ...memberEvents(id, added, []),
       ], stamp, { type: 'Group', id, attributes: Object.keys(input.resource) });
       return { group: toGroup(this.s.groupById.get(tenant, id)!), added, removed: [] as string[] };
-    });
+    }, opts?.actor);
   }
 
   async getGroup(tenant: string, id: string): Promise<GroupRecord | undefined> {
@@ -510,7 +510,7 @@ export class SqliteStore implements Store {
         type: 'Group', id, attributes: change.attributes ? changedAttributes(JSON.parse(before.resource), change.attributes.resource) : undefined,
       });
       return { group: toGroup(this.s.groupById.get(tenant, id)!), added: [...delta.added], removed: [...delta.removed] };
-    });
+    }, opts?.actor);
   }
 
   async deleteGroup(tenant: string, id: string, opts?: WriteOptions): Promise<void> {
@@ -525,7 +525,7 @@ export class SqliteStore implements Store {
         type: 'group.deleted', aggregate: `group:${id}`,
         payload: { id, displayName: before.display_name, externalId: before.external_id ?? undefined },
       }], stamp, { type: 'Group', id });
-    });
+    }, opts?.actor);
   }
 
   async listGroups(tenant: string, q: ListQuery): Promise<ListResult<GroupRecord>> {
