@@ -120,13 +120,12 @@ export function buildApp(deps: AppDeps): express.Express {
   // Liveness: the process is up and serving HTTP. Never touches the database, so an orchestrator does not restart
   // healthy replicas while PostgreSQL is away.
   app.get('/healthz', (_req, res) => {
-    res.set('Cache-Control', 'no-store').json({ status: 'ok' });
+    res.json({ status: 'ok' });
   });
 
   // Readiness: the database answers, its schema is current and (when one runs here) the delivery worker is alive.
   // The body never says which check failed; the log does.
   app.get('/readyz', async (_req, res) => {
-    res.set('Cache-Control', 'no-store');
     let reason: string | undefined;
     try {
       reason = await withTimeout(readiness(deps), deps.readyTimeoutMs ?? 3000);

@@ -68,6 +68,16 @@ export function requireScope(scope: string): RequestHandler {
   };
 }
 
+/** 403 insufficient_scope for a token of all tenants ("*"): SCIM requests act within one tenant. */
+export function requireSingleTenant(): RequestHandler {
+  return (_req: Request, res: Response, next: NextFunction) => {
+    if ((res.locals.principal as Principal | undefined)?.tenant === '*') {
+      return reject(res, new AuthError('insufficient_scope', 'This token is for all tenants; SCIM requests need a token for one tenant'));
+    }
+    next();
+  };
+}
+
 /** Reads need scim:read; anything that can change state needs scim:write. */
 export function scopeForMethod(method: string): 'scim:read' | 'scim:write' {
   const m = method.toUpperCase();

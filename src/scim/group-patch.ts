@@ -4,15 +4,11 @@
 import { parse, type Filter as ParsedFilter } from 'scim2-parse-filter';
 import type { MemberOp } from '../store/types';
 import { badRequest } from './errors';
+import { patchOperations, PATCH_SCHEMA, type PatchOperation } from './patch-op';
 
-export const PATCH_SCHEMA = 'urn:ietf:params:scim:api:messages:2.0:PatchOp';
+export { PATCH_SCHEMA, type PatchOperation };
+
 const GROUP_URN = 'urn:ietf:params:scim:schemas:core:2.0:Group';
-
-export interface PatchOperation {
-  op: 'add' | 'remove' | 'replace';
-  path?: string;
-  value?: unknown;
-}
 
 export interface GroupPatchPlan {
   /** Operations on anything but members, for scimmy. */
@@ -73,30 +69,6 @@ function idsFromMemberFilter(text: string, where: string): string[] {
   return ids;
 }
 
-function operations(message: Record<string, unknown>): PatchOperation[] {
-  const schemas = message.schemas;
-  if (schemas !== undefined && (!Array.isArray(schemas) || !schemas.includes(PATCH_SCHEMA))) {
-    throw badRequest('invalidSyntax', `PATCH body must list the schema ${PATCH_SCHEMA}`);
-  }
-  const ops = message.Operations;
-  if (!Array.isArray(ops) || ops.length === 0) throw badRequest('invalidSyntax', 'PATCH body needs a non-empty "Operations" array');
-  return ops.map((raw, i) => {
-    const where = `Operations[${i}]`;
-    if (!raw || typeof raw !== 'object' || Array.isArray(raw)) throw badRequest('invalidSyntax', `${where} must be an object`);
-    const o = raw as Record<string, unknown>;
-    const op = typeof o.op === 'string' ? o.op.toLowerCase() : undefined;
-    if (op !== 'add' && op !== 'remove' && op !== 'replace') {
-      throw badRequest('invalidSyntax', `${where}: "op" must be add, remove or replace`);
-    }
-    if (o.path !== undefined && (typeof o.path !== 'string' || o.path.trim() === '')) {
-      throw badRequest('invalidPath', `${where}: "path" must be a non-empty string`);
-    }
-    if (op !== 'remove' && !('value' in o)) throw badRequest('invalidSyntax', `${where}: "${op}" needs a "value"`);
-    if (op === 'remove' && o.path === undefined) throw badRequest('noTarget', `${where}: "remove" needs a "path"`);
-    return { op, path: o.path as string | undefined, value: o.value };
-  });
-}
-
 export function planGroupPatch(body: unknown): GroupPatchPlan {
   if (!body || typeof body !== 'object' || Array.isArray(body)) throw badRequest('invalidSyntax', 'PATCH body must be a JSON object');
   const message = body as Record<string, unknown>;
@@ -105,12 +77,9 @@ export function planGroupPatch(body: unknown): GroupPatchPlan {
     return { attributeOps: [], memberOps: [{ op: 'replace', ids: memberIds(message.members, 'members') }], dronahq: true };
   }
   const plan: GroupPatchPlan = { attributeOps: [], memberOps: [], dronahq: false };
-  operations(message).forEach((o, i) => {
+  patchOperations(message).forEach((o, i) => {
     const where = `Operations[${i}]`;
     if (o.path === undefined) {
-      if (!o.value || typeof o.value !== 'object' || Array.isArray(o.value)) {
-        throw badRequest('invalidValue', `${where}: without a path, "value" must be an object of attributes`);
-      }
       const rest: Record<string, unknown> = {};
       for (const [k, v] of Object.entries(o.value as Record<string, unknown>)) {
         if (stripUrn(k).toLowerCase() === 'members') {

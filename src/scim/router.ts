@@ -2,7 +2,7 @@
 // Location, 304), then the single scimmy-routers instance.
 import express, { type NextFunction, type Request, type Response, type Router } from 'express';
 import type { Logger } from 'pino';
-import { authenticate, scopeForMethod, requireScope } from '../auth/middleware';
+import { authenticate, requireMethodScope, requireSingleTenant } from '../auth/middleware';
 import type { TokenVerifier } from '../auth/verify';
 import { rateLimit, type TenantRateLimiter } from '../ops/rate-limit';
 import { operationOf } from '../store/audit';
@@ -72,13 +72,9 @@ export function scimMount(deps: ScimDeps, mountPath: string): Router {
   router.use(authenticate(deps.verifier));
   router.use(rateLimit(deps.limiter));
   router.use(searchAsList);
-  router.use((req, res, next) => requireScope(scopeForMethod(req.method))(req, res, next));
+  router.use(requireMethodScope());
+  router.use(requireSingleTenant());
   router.use((req, res, next) => {
-    if (tenantOf(res) === '*') {
-      res.status(403).set('WWW-Authenticate', 'Bearer realm="scimbridge", error="insufficient_scope"').type('application/scim+json')
-        .json(errorBody(403, undefined, 'This token is for all tenants; SCIM requests need a token for one tenant'));
-      return;
-    }
     const query = stableQuery(req);
     // scimmy would parse `filter` itself (no nesting, exponential); we keep it from scimmy and parse it ourselves.
     const forScimmy: Record<string, unknown> = { ...query };

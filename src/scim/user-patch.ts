@@ -4,7 +4,7 @@
 // to add). Okta and RFC bodies pass through unchanged.
 import { parse } from 'scim2-parse-filter';
 import { badRequest } from './errors';
-import { PATCH_SCHEMA } from './group-patch';
+import { patchOperations } from './patch-op';
 import { normaliseBooleans } from './normalize';
 
 const ENTERPRISE = 'urn:ietf:params:scim:schemas:extension:enterprise:2.0:User';
@@ -117,28 +117,9 @@ function addWhenNoTarget(op: Op, current: Record<string, unknown>): Op {
 export function normaliseUserPatch(message: unknown, current: Record<string, unknown>): Record<string, unknown> {
   if (!message || typeof message !== 'object' || Array.isArray(message)) return message as Record<string, unknown>;
   const m = JSON.parse(JSON.stringify(message)) as Record<string, unknown>;
-  // scimmy's PatchOp throws TypeErrors (answered as 500) on a non-array "schemas", a non-object operation, and an
-  // add/replace without a path whose value is not an object: refuse those here, as the Group handler does.
-  if (m.schemas !== undefined && !Array.isArray(m.schemas)) {
-    throw badRequest('invalidSyntax', `PATCH body must list the schema ${PATCH_SCHEMA}`);
-  }
-  // A body without operations is malformed (RFC 7644 §3.12 invalidSyntax), as the Group handler says too.
-  if (!Array.isArray(m.Operations) || m.Operations.length === 0) {
-    throw badRequest('invalidSyntax', 'PATCH body needs a non-empty "Operations" array');
-  }
+  patchOperations(m);
   const out: Op[] = [];
-  for (const [i, raw] of (m.Operations as unknown[]).entries()) {
-    if (!raw || typeof raw !== 'object' || Array.isArray(raw)) throw badRequest('invalidSyntax', `Operations[${i}] must be an object`);
-    const kind = typeof (raw as Op).op === 'string' ? (raw as Op).op.toLowerCase() : undefined;
-    const value = (raw as Op).value;
-    if ((kind === 'add' || kind === 'replace') && (raw as Op).path === undefined && (!value || typeof value !== 'object' || Array.isArray(value))) {
-      throw badRequest('invalidValue', `Operations[${i}]: without a path, "value" must be an object of attributes`);
-    }
-    if (typeof (raw as Op).op !== 'string') {
-      out.push(raw as Op); // scimmy reports the malformed operation
-      continue;
-    }
-    const op = raw as Op;
+  for (const op of m.Operations as Op[]) {
     if (op.path === undefined && op.value && typeof op.value === 'object' && !Array.isArray(op.value)) {
       const value = op.value as Record<string, unknown>;
       const rest: Record<string, unknown> = {};

@@ -6,14 +6,14 @@ import { randomUUID } from 'node:crypto';
 import type { Pool, PoolClient } from 'pg';
 import { auditSummary, changedAttributes, type AuditActor, type AuditQuery, type AuditRecord, type AuditTarget } from '../audit';
 import { StoreError } from '../errors';
-import { groupSummary, groupUpdatedEvent, MemberDelta, memberEvents, type ChangeEvent } from '../events';
+import { groupSummary, groupUpdatedEvent, MEMBER_IDS_PER_EVENT, MemberDelta, memberEvents, type ChangeEvent } from '../events';
 import type {
   GroupChange, GroupInput, GroupRecord, GroupWriteResult, Json, ListQuery, ListResult, MemberRecord, Store,
   UserInput, UserRecord, WriteOptions,
 } from '../types';
 import { PostgresEgressStore } from './egress';
 import { filterToSql, orderBy, Params } from './filter-sql';
-import { IDS_PER_EVENT, memberChangeSql } from './member-statement';
+import { GROUP_COLUMNS, memberChangeSql } from './member-statement';
 import { migratePostgres, pendingPostgresMigrations } from './migrate';
 import { createPool, mapError, prepared, sqlState } from './pool';
 
@@ -38,7 +38,7 @@ interface AuditRow {
   request_id: string | null; summary: AuditRecord['summary'];
 }
 const USER_COLS = 'id, user_name, external_id, display_name, active, resource, version, created, modified';
-const GROUP_COLS = 'id, display_name, external_id, resource, version, created, modified';
+const GROUP_COLS = GROUP_COLUMNS;
 
 function toUser(r: UserRow): UserRecord {
   return {
@@ -546,7 +546,7 @@ export class PostgresStore implements Store {
   private async memberChangeInOneStatement(
     tenant: string, id: string, op: 'add' | 'remove', memberIds: string[], stamp: string, actor?: AuditActor,
   ): Promise<GroupWriteResult> {
-    const values: unknown[] = [tenant, id, uniqueSorted(memberIds), stamp, IDS_PER_EVENT];
+    const values: unknown[] = [tenant, id, uniqueSorted(memberIds), stamp, MEMBER_IDS_PER_EVENT];
     if (actor) values.push(actor.subject ?? null, actor.jti ?? null, actor.mount, actor.operation, actor.requestId ?? null);
     interface Answer { missing: string[] | null; changed: string[] | null; touched: GroupRow | null; current: GroupRow | null }
     for (let attempt = 1; ; attempt++) {

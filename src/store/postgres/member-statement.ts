@@ -3,8 +3,7 @@
 // server finishes that statement and commits, never across a round trip to the gateway. Same effects as the general
 // path in index.ts: unknown member ids refuse everything, the version moves only when membership changed, events
 // (chunked like memberEvents) and the audit record are written with it, and the events' seqs are drawn after the lock.
-import { MEMBER_IDS_PER_EVENT } from '../events';
-
+/** The columns a GroupRow is read from (index.ts reads groups with the same list). */
 export const GROUP_COLUMNS = 'id, display_name, external_id, resource, version, created, modified';
 
 /**
@@ -43,5 +42,3 @@ export function memberChangeSql(op: 'add' | 'remove', audit: boolean): string {
     SELECT (SELECT array_agg(value ORDER BY n) FROM missing) AS missing, (SELECT ids FROM agg) AS changed,
            (SELECT to_jsonb(g) FROM g) AS touched, (SELECT to_jsonb(cur) FROM cur) AS current`;
 }
-
-export const IDS_PER_EVENT = MEMBER_IDS_PER_EVENT;

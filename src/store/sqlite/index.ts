@@ -498,7 +498,7 @@ export class SqliteStore implements Store {
         } else if (op.op === 'removeAll') {
           delta.noteRemoved(this.s.removeAllMembers.all(tenant, id).map((r) => r.member_id));
         } else {
-          this.requireUsers(tenant, JSON.stringify(uniqueSorted(op.ids)));
+          // addMembers below refuses unknown ids, and the write's savepoint takes this delete back with it.
           delta.noteRemoved(this.s.removeMembersNotIn.all(tenant, id, JSON.stringify(op.ids)).map((r) => r.member_id));
           delta.noteAdded(this.addMembers(tenant, id, op.ids, stamp));
         }
