@@ -16,27 +16,21 @@ const { createLogger } = require(path.join(DIST, 'log'));
 const { buildApp } = require(path.join(DIST, 'server'));
 const { createVerifier } = require(path.join(DIST, 'auth/verify'));
 const { mintToken } = require(path.join(DIST, 'auth/mint'));
+const { QUICK, SECRET, freePort, waitHealthy } = require('./lib');
 
-const QUICK = process.env.BENCH_QUICK === '1';
 const EVENTS = QUICK ? 2000 : 10000;
-const SECRET = 'bench-secret-bench-secret-bench-secret-0123456789';
 
 function listen(server) {
   return new Promise((resolve) => server.listen(0, '127.0.0.1', () => resolve(`http://127.0.0.1:${server.address().port}`)));
 }
 
 async function startSink() {
-  const port = await new Promise((resolve) => {
-    const s = require('node:net').createServer().listen(0, '127.0.0.1', () => { const p = s.address().port; s.close(() => resolve(p)); });
-  });
+  const port = await freePort();
   const child = require('node:child_process').spawn(process.execPath, [path.join(__dirname, 'sink-server.js')], {
     env: { ...process.env, PORT: String(port) }, stdio: ['ignore', 'ignore', 'inherit'],
   });
   const url = `http://127.0.0.1:${port}`;
-  for (let i = 0; i < 100; i++) {
-    try { if ((await fetch(`${url}/healthz`)).ok) break; } catch { /* starting */ }
-    await new Promise((r) => setTimeout(r, 50));
-  }
+  await waitHealthy(url);
   return { url, count: async () => (await (await fetch(`${url}/count`)).json()).received, stop: () => child.kill() };
 }
 

@@ -127,7 +127,12 @@ function memberBodies(users) {
 }
 
 
+/** A number for the results table. */
+function fmt(n, digits = 2) {
+  return Number.isFinite(n) ? n.toFixed(digits) : String(n);
+}
+
 module.exports = {
   DIST, QUICK, LAT_ITER, CANNON_SECONDS, CONNECTIONS, SECRET, PATCH,
-  freePort, waitHealthy, startGateway, startEcho, peakRssKb, rssKb, stats, timed, call, addRemoveLatency, cannon, memberBodies,
+  freePort, waitHealthy, startGateway, startEcho, peakRssKb, rssKb, stats, timed, call, addRemoveLatency, cannon, memberBodies, fmt,
 };

@@ -10,7 +10,7 @@ const path = require('node:path');
 const pg = require('pg');
 const {
   DIST, QUICK, CONNECTIONS, SECRET,
-  startGateway, startEcho, stats, addRemoveLatency, cannon, memberBodies,
+  startGateway, startEcho, addRemoveLatency, cannon, memberBodies, fmt,
 } = require('./lib');
 
 const ADMIN_URL = process.env.BENCH_PG_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres';
@@ -90,10 +90,6 @@ async function measure(replicas, data, echoRps, token) {
       non2xx: runs.reduce((n, r) => n + r.non2xx, 0), errors: runs.reduce((n, r) => n + r.errors, 0),
     },
   };
-}
-
-function fmt(n, digits = 2) {
-  return Number.isFinite(n) ? n.toFixed(digits) : String(n);
 }
 
 function markdown(results) {

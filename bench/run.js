@@ -10,7 +10,7 @@ const os = require('node:os');
 const path = require('node:path');
 const {
   DIST, QUICK, CANNON_SECONDS, CONNECTIONS, LAT_ITER, SECRET, PATCH,
-  startGateway, startEcho, peakRssKb, rssKb, stats, timed, call, addRemoveLatency, cannon, memberBodies,
+  startGateway, startEcho, peakRssKb, rssKb, stats, timed, call, addRemoveLatency, cannon, memberBodies, fmt,
 } = require('./lib');
 
 const BIG = QUICK ? 10_000 : 100_000;
@@ -96,10 +96,6 @@ async function runMode(dbFile, synchronous, data) {
   out.filterEq = { users: BIG + 100, ...stats(filter.slice(20)) };
   await gw.stop();
   return out;
-}
-
-function fmt(n, digits = 2) {
-  return Number.isFinite(n) ? n.toFixed(digits) : String(n);
 }
 
 function markdown(r) {

@@ -15,7 +15,7 @@ import path from 'node:path';
 import { Client } from 'pg';
 import { mintToken } from '../../src/auth/mint';
 import { createTestDatabase, dropTestDatabase, postgresReachable, testDatabaseUrl } from '../helpers/postgres';
-import { ensureBuilt, http, startServer, type ServerProcess } from '../helpers/process';
+import { ensureBuilt, http, startServer, type ServerProcess, pool } from '../helpers/process';
 
 const JWT_SECRET = 'crash-acknowledged-secret-0123456789-abcdefghij';
 const TENANT = 'crash-ack';
@@ -46,19 +46,6 @@ afterAll(async () => {
   for (const dir of dirs) rmSync(dir, { recursive: true, force: true });
   for (const db of databases) await dropTestDatabase(db).catch(() => undefined);
 });
-
-/** Runs `jobs` with at most `n` at a time. */
-async function pool<T>(n: number, jobs: (() => Promise<T>)[]): Promise<T[]> {
-  const out: T[] = new Array(jobs.length);
-  let next = 0;
-  await Promise.all(Array.from({ length: n }, async () => {
-    while (next < jobs.length) {
-      const i = next++;
-      out[i] = await jobs[i]();
-    }
-  }));
-  return out;
-}
 
 function shuffled<T>(xs: T[]): T[] {
   const a = [...xs];

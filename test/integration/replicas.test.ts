@@ -12,7 +12,7 @@ import path from 'node:path';
 import { Client } from 'pg';
 import { startWebhookReceiverEmulator, type WebhookReceiverEmulator } from '../fixtures/emulators/webhook-receiver';
 import { createTestDatabase, dropTestDatabase, postgresReachable, testDatabaseUrl } from '../helpers/postgres';
-import { ensureBuilt, http, mintWithCli, startServer, waitFor, type ServerProcess } from '../helpers/process';
+import { ensureBuilt, http, mintWithCli, startServer, waitFor, type ServerProcess, pool } from '../helpers/process';
 
 const JWT_SECRET = 'replicas-test-secret-0123456789-abcdefghijklmnop';
 const HOOK_SECRET = 'whsec-replicas-0123456789abcdef';
@@ -50,19 +50,6 @@ afterAll(async () => {
   if (dir) rmSync(dir, { recursive: true, force: true });
   if (dbName) await dropTestDatabase(dbName);
 });
-
-/** Runs `jobs` with at most `n` at a time. */
-async function pool<T>(n: number, jobs: (() => Promise<T>)[]): Promise<T[]> {
-  const out: T[] = new Array(jobs.length);
-  let next = 0;
-  await Promise.all(Array.from({ length: n }, async () => {
-    while (next < jobs.length) {
-      const i = next++;
-      out[i] = await jobs[i]();
-    }
-  }));
-  return out;
-}
 
 async function rows<T>(sql: string, params: unknown[] = []): Promise<T[]> {
   return (await db!.query(sql, params)).rows as T[];

@@ -6,7 +6,7 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { startWebhookReceiverEmulator, type WebhookReceiverEmulator } from '../../fixtures/emulators/webhook-receiver';
-import { ensureBuilt, http, mintWithCli, startServer, type ServerProcess, querySqlite, waitFor } from '../../helpers/process';
+import { ensureBuilt, http, mintWithCli, startServer, type ServerProcess, querySqlite, waitFor, pool } from '../../helpers/process';
 
 const JWT_SECRET = 'egress-crash-test-secret-0123456789-abcdefghijklm';
 const HOOK_SECRET = 'whsec-crash-test-0123456789abcdef';
@@ -49,19 +49,6 @@ async function kill9(s: ServerProcess): Promise<void> {
   s.child.kill('SIGKILL');
   const status = await s.exited;
   expect(status.signal).toBe('SIGKILL');
-}
-
-/** Runs `jobs` with at most `n` at a time. */
-async function pool<T>(n: number, jobs: (() => Promise<T>)[]): Promise<T[]> {
-  const out: T[] = new Array(jobs.length);
-  let next = 0;
-  await Promise.all(Array.from({ length: n }, async () => {
-    while (next < jobs.length) {
-      const i = next++;
-      out[i] = await jobs[i]();
-    }
-  }));
-  return out;
 }
 
 test('kill -9 with deliveries in flight, restart: everything delivered at least once, per-group order kept, nothing left open', async () => {
