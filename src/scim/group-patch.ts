@@ -31,17 +31,23 @@ export function memberIds(value: unknown, where: string): string[] {
       throw badRequest('invalidValue', `${where}: each member must be an object with a "value"`);
     }
     const m = item as Record<string, unknown>;
-    const v = Object.keys(m).find((k) => k.toLowerCase() === 'value');
+    // Attribute names are case-insensitive; the exact spelling is looked up first (bulk adds name thousands).
+    const v = 'value' in m ? 'value' : keyIgnoringCase(m, 'value');
     if (!v || typeof m[v] !== 'string' || m[v] === '') {
       throw badRequest('invalidValue', `${where}: each member needs a non-empty string "value"`);
     }
-    const typeKey = Object.keys(m).find((k) => k.toLowerCase() === 'type');
+    const typeKey = 'type' in m ? 'type' : keyIgnoringCase(m, 'type');
     if (typeKey && typeof m[typeKey] === 'string' && (m[typeKey] as string).toLowerCase() !== 'user') {
       throw badRequest('invalidValue', `${where}: only users can be members (type "${m[typeKey]}")`);
     }
     ids.push(m[v] as string);
   }
   return ids;
+}
+
+function keyIgnoringCase(o: Record<string, unknown>, name: string): string | undefined {
+  for (const k in o) if (k.toLowerCase() === name) return k;
+  return undefined;
 }
 
 function stripUrn(path: string): string {

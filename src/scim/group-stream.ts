@@ -30,10 +30,10 @@ export async function streamGroup(req: Request, res: Response, next: NextFunctio
       res.status(304).end();
       return;
     }
-    let page = await ctx.store.listMembers(ctx.tenant, id, { limit: PAGE });
+    let page = await ctx.store.pageMembers(ctx.tenant, id, { limit: PAGE });
     res.status(200).type('application/scim+json');
     const headJson = JSON.stringify(head);
-    if (page.length === 0) {
+    if (page.members.length === 0) {
       res.end(headJson);
       return;
     }
@@ -42,15 +42,15 @@ export async function streamGroup(req: Request, res: Response, next: NextFunctio
       JSON.stringify({ value: m.value, $ref: users + m.value, type: 'User', ...(m.display !== undefined ? { display: m.display } : {}) });
     let chunk = `${headJson.slice(0, -1)},"members":[`;
     let first = true;
-    while (page.length) {
-      for (const m of page) {
+    for (;;) {
+      for (const m of page.members) {
         chunk += (first ? '' : ',') + member(m);
         first = false;
       }
       if (!res.write(chunk)) await once(res, 'drain');
       chunk = '';
-      if (page.length < PAGE) break;
-      page = await ctx.store.listMembers(ctx.tenant, id, { after: page[page.length - 1].value, limit: PAGE });
+      if (page.next === undefined) break;
+      page = await ctx.store.pageMembers(ctx.tenant, id, { after: page.next, limit: PAGE });
     }
     res.end(']}');
   } catch (e) {

@@ -34,12 +34,20 @@ export function requireObjectBody(body: unknown, method: string): void {
 
 /** Whether parsed JSON nests objects/arrays deeper than `max`; iterative, so any depth is safe to measure. */
 function nestedDeeperThan(root: object, max: number): boolean {
-  const stack: [unknown, number][] = [[root, 1]];
-  while (stack.length) {
-    const [node, depth] = stack.pop()!;
+  // Two parallel stacks rather than a tuple per node: a 10,000-member body walks without allocating per member.
+  const nodes: object[] = [root];
+  const depths: number[] = [1];
+  while (nodes.length) {
+    const node = nodes.pop() as Record<string, unknown>;
+    const depth = depths.pop()!;
     if (depth > max) return true;
-    for (const child of Array.isArray(node) ? node : Object.values(node as object)) {
-      if (child && typeof child === 'object') stack.push([child, depth + 1]);
+    if (Array.isArray(node)) {
+      for (const child of node) if (child && typeof child === 'object') { nodes.push(child); depths.push(depth + 1); }
+    } else {
+      for (const k in node) {
+        const child = node[k];
+        if (child && typeof child === 'object') { nodes.push(child); depths.push(depth + 1); }
+      }
     }
   }
   return false;

@@ -48,25 +48,57 @@ export function groupUpdatedEvent(id: string, prev: GroupLike, next: GroupLike):
   };
 }
 
-/** Net member changes over one request, so "remove x, add x" is a no-op for egress; then its events. */
+/**
+ * Net member changes over one request, so "remove x, add x" is a no-op for egress; then its events. The ids of
+ * each step are already distinct, so a request with one membership step (nearly all) keeps its list as it is;
+ * sets are built only when a second step has to be netted against the first.
+ */
 export class MemberDelta {
-  readonly added = new Set<string>();
-  readonly removed = new Set<string>();
+  private addedSet?: Set<string>;
+  private removedSet?: Set<string>;
+  private only?: { kind: 'added' | 'removed'; ids: string[] };
 
   noteAdded(ids: string[]): void {
-    for (const m of ids) if (!this.removed.delete(m)) this.added.add(m);
+    this.note('added', ids);
   }
 
   noteRemoved(ids: string[]): void {
-    for (const m of ids) if (!this.added.delete(m)) this.removed.add(m);
+    this.note('removed', ids);
+  }
+
+  private note(kind: 'added' | 'removed', ids: string[]): void {
+    if (ids.length === 0) return;
+    if (!this.only && !this.addedSet) {
+      this.only = { kind, ids };
+      return;
+    }
+    const [mine, other] = this.sets(kind);
+    for (const m of ids) if (!other.delete(m)) mine.add(m);
+  }
+
+  private sets(kind: 'added' | 'removed'): [Set<string>, Set<string>] {
+    if (!this.addedSet || !this.removedSet) {
+      this.addedSet = new Set(this.only?.kind === 'added' ? this.only.ids : []);
+      this.removedSet = new Set(this.only?.kind === 'removed' ? this.only.ids : []);
+      this.only = undefined;
+    }
+    return kind === 'added' ? [this.addedSet, this.removedSet] : [this.removedSet, this.addedSet];
+  }
+
+  get added(): string[] {
+    return this.only ? (this.only.kind === 'added' ? this.only.ids : []) : [...(this.addedSet ?? [])];
+  }
+
+  get removed(): string[] {
+    return this.only ? (this.only.kind === 'removed' ? this.only.ids : []) : [...(this.removedSet ?? [])];
   }
 
   get changed(): boolean {
-    return this.added.size > 0 || this.removed.size > 0;
+    return this.only !== undefined || (this.addedSet?.size ?? 0) > 0 || (this.removedSet?.size ?? 0) > 0;
   }
 
   events(groupId: string): ChangeEvent[] {
-    return memberEvents(groupId, [...this.added], [...this.removed]);
+    return memberEvents(groupId, this.added, this.removed);
   }
 }
 

@@ -34,6 +34,13 @@ export interface MemberRecord {
   display?: string;
 }
 
+/** One page of a group's members; `next` (opaque, store-specific) asks for the page after it. */
+export interface MemberPage {
+  members: MemberRecord[];
+  /** Absent on the last page. */
+  next?: string;
+}
+
 /** What the SCIM layer wants written for a user; indexes are derived by the store. */
 export interface UserInput {
   userName: string;
@@ -115,8 +122,10 @@ export interface Store {
 
   createGroup(tenant: string, input: GroupInput, memberIds: string[], opts?: WriteOptions): Promise<GroupWriteResult>;
   getGroup(tenant: string, id: string): Promise<GroupRecord | undefined>;
-  /** Members in a stable order, a page at a time (after = last value of the previous page). */
-  listMembers(tenant: string, groupId: string, page?: { after?: string; limit?: number }): Promise<MemberRecord[]>;
+  /** All members of a group. */
+  listMembers(tenant: string, groupId: string): Promise<MemberRecord[]>;
+  /** Members in a stable order, a page at a time (after = the previous page's `next`). */
+  pageMembers(tenant: string, groupId: string, page: { after?: string; limit: number }): Promise<MemberPage>;
   changeGroup(tenant: string, id: string, change: GroupChange, opts?: WriteOptions): Promise<GroupWriteResult>;
   deleteGroup(tenant: string, id: string, opts?: WriteOptions): Promise<void>;
   listGroups(tenant: string, query: ListQuery): Promise<ListResult<GroupRecord>>;

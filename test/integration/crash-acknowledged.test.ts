@@ -101,16 +101,22 @@ async function sqliteBackend(): Promise<Backend> {
         const integrity = (db.pragma('integrity_check') as { integrity_check: string }[]).map((r) => r.integrity_check);
         const fk = db.pragma('foreign_key_check') as unknown[];
         const read = db.transaction(() => ({
-          members: db.prepare('SELECT group_id, member_id FROM group_members WHERE tenant = ?').all(TENANT) as Snapshot['members'],
+          members: db.prepare(`SELECT g.id AS group_id, u.id AS member_id FROM group_members m
+            JOIN groups g ON g.rid = m.group_rid JOIN users u ON u.rid = m.user_rid WHERE g.tenant = ?`).all(TENANT) as Snapshot['members'],
+          // Memberships whose user or group is gone (the store deletes them with the user or group).
+          orphans: (db.prepare(`SELECT count(*) AS n FROM group_members m WHERE
+            NOT EXISTS (SELECT 1 FROM users u WHERE u.rid = m.user_rid) OR
+            NOT EXISTS (SELECT 1 FROM groups g WHERE g.rid = m.group_rid)`).get() as { n: number }).n,
           events: (db.prepare("SELECT seq, aggregate, type, payload FROM outbox WHERE tenant = ? ORDER BY seq").all(TENANT) as
             { seq: number; aggregate: string; type: string; payload: string }[]).map((e) => ({ ...e, payload: JSON.parse(e.payload) })),
           users: (db.prepare('SELECT count(*) AS n FROM users WHERE tenant = ?').get(TENANT) as { n: number }).n,
           groups: (db.prepare('SELECT count(*) AS n FROM groups WHERE tenant = ?').get(TENANT) as { n: number }).n,
         }));
-        const r = read();
+        const { orphans, ...r } = read();
         const problems = [
           ...(integrity.length === 1 && integrity[0] === 'ok' ? [] : integrity.map((x) => `integrity_check: ${x}`)),
           ...fk.map((x) => `foreign_key_check: ${JSON.stringify(x)}`),
+          ...(orphans ? [`${orphans} orphaned memberships`] : []),
         ];
         return { ...r, problems };
       } finally {

@@ -451,12 +451,15 @@ describe('DELETE and user removal', () => {
   sqliteOnly('deleting a group or a user leaves no membership rows behind (SQLite deletes them itself)', async () => {
     const [a, b] = await newUsers(2, 'rows');
     const g = await newGroup('rows', [a, b]);
-    const rows = (sql: string, ...args: string[]) => (gw.store.db.prepare(sql).get(...args) as { n: number }).n;
+    const rows = (sql: string, ...args: unknown[]) => (gw.store.db.prepare(sql).get(...args) as { n: number }).n;
+    // Memberships are keyed by the users' and groups' integer rids (migration 005); read them before the deletes.
+    const rid = (table: string, id: string) => (gw.store.db.prepare(`SELECT rid FROM ${table} WHERE id = ?`).get(id) as { rid: number }).rid;
+    const [aRid, gRid] = [rid('users', a), rid('groups', g.id)];
     expect((await scim('DELETE', `${gw.api}/Users/${a}`, t)).status).toBe(204);
-    expect(rows('SELECT count(*) AS n FROM group_members WHERE member_id = ?', a)).toBe(0);
-    expect(rows('SELECT count(*) AS n FROM group_members WHERE group_id = ?', g.id)).toBe(1);
+    expect(rows('SELECT count(*) AS n FROM group_members WHERE user_rid = ?', aRid)).toBe(0);
+    expect(rows('SELECT count(*) AS n FROM group_members WHERE group_rid = ?', gRid)).toBe(1);
     expect((await scim('DELETE', `${gw.api}/Groups/${g.id}`, t)).status).toBe(204);
-    expect(rows('SELECT count(*) AS n FROM group_members WHERE group_id = ?', g.id)).toBe(0);
+    expect(rows('SELECT count(*) AS n FROM group_members WHERE group_rid = ?', gRid)).toBe(0);
   });
 
   test('deleting a user removes it from every group', async () => {

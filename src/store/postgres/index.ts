@@ -8,7 +8,7 @@ import { auditSummary, changedAttributes, type AuditActor, type AuditQuery, type
 import { StoreError } from '../errors';
 import { groupSummary, groupUpdatedEvent, MEMBER_IDS_PER_EVENT, MemberDelta, memberEvents, type ChangeEvent } from '../events';
 import type {
-  GroupChange, GroupInput, GroupRecord, GroupWriteResult, Json, ListQuery, ListResult, MemberRecord, Store,
+  GroupChange, GroupInput, GroupRecord, GroupWriteResult, Json, ListQuery, ListResult, MemberPage, MemberRecord, Store,
   UserInput, UserRecord, WriteOptions,
 } from '../types';
 import { PostgresEgressStore } from './egress';
@@ -460,14 +460,20 @@ export class PostgresStore implements Store {
     return r.rows[0] ? toGroup(r.rows[0]) : undefined;
   }
 
-  async listMembers(tenant: string, groupId: string, page: { after?: string; limit?: number } = {}): Promise<MemberRecord[]> {
+  async listMembers(tenant: string, groupId: string): Promise<MemberRecord[]> {
+    return (await this.pageMembers(tenant, groupId, { limit: 1_000_000_000 })).members;
+  }
+
+  async pageMembers(tenant: string, groupId: string, page: { after?: string; limit: number }): Promise<MemberPage> {
     const r = await this.read((p) => p.query<{ value: string; display: string | null }>(
       `SELECT m.member_id AS value, COALESCE(u.display_name, u.user_name) AS display
        FROM group_members m JOIN users u ON u.tenant = m.tenant AND u.id = m.member_id
        WHERE m.tenant = $1 AND m.group_id = $2 AND m.member_id > $3 ORDER BY m.member_id LIMIT $4`,
-      [tenant, groupId, page.after ?? '', page.limit ?? 1_000_000],
+      [tenant, groupId, page.after ?? '', page.limit],
     ));
-    return r.rows.map((x) => (x.display === null ? { value: x.value } : { value: x.value, display: x.display }));
+    const members = r.rows.map((x) => (x.display === null ? { value: x.value } : { value: x.value, display: x.display }));
+    // The cursor is the last member id (members are ordered by it).
+    return members.length === page.limit ? { members, next: members[members.length - 1].value } : { members };
   }
 
   async changeGroup(tenant: string, id: string, change: GroupChange, opts?: WriteOptions): Promise<GroupWriteResult> {
@@ -535,7 +541,7 @@ export class PostgresStore implements Store {
         }, touch ? id : undefined);
         const current = touched ?? after ?? before;
         if (!current) throw new StoreError('not_found', `Group ${id} not found`);
-        return { group: toGroup(current), added: [...delta.added], removed: [...delta.removed] };
+        return { group: toGroup(current), added: delta.added, removed: delta.removed };
       });
     } catch (e) {
       throw this.memberGone(e, id);

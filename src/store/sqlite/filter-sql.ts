@@ -1,7 +1,18 @@
 // Filter tree → SQLite WHERE fragment with bound parameters. Every predicate yields 0 or 1, never NULL, so
 // `not (...)` means what a SCIM client expects for absent attributes.
 import type { CompareOp, Field, Filter, Scalar } from '../filter';
-import { COLLECTION_COLUMNS, COLLECTION_FROM, COLUMNS, MAX_CHAR, type ColumnInfo, type Resource } from '../sql-columns';
+import { COLLECTION_COLUMNS as SHARED_COLUMNS, COLLECTION_FROM as SHARED_FROM, COLUMNS, MAX_CHAR, type ColumnInfo, type Resource } from '../sql-columns';
+
+// SQLite keys memberships by integer rids (migration 005); a member's id comes from its user row. A plain join,
+// so the planner can start from users (tenant, id) for `members[value eq "…"]` instead of walking the group.
+const COLLECTION_FROM = {
+  ...SHARED_FROM,
+  members: 'SELECT 1 FROM group_members m JOIN users mu ON mu.rid = m.user_rid WHERE m.group_rid = g.rid AND mu.tenant = g.tenant',
+};
+const COLLECTION_COLUMNS: Record<string, ColumnInfo> = {
+  ...SHARED_COLUMNS,
+  'members.value': { expr: 'mu.id', lc: 'mu.id', nullable: false },
+};
 
 export interface SqlFragment {
   sql: string;

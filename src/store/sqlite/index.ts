@@ -9,7 +9,7 @@ import { auditSummary, changedAttributes, type AuditActor, type AuditQuery, type
 import { StoreError } from '../errors';
 import { groupSummary, groupUpdatedEvent, MemberDelta, memberEvents, type ChangeEvent } from '../events';
 import type {
-  GroupChange, GroupInput, GroupRecord, GroupWriteResult, Json, ListQuery, ListResult, MemberRecord, Store,
+  GroupChange, GroupInput, GroupRecord, GroupWriteResult, Json, ListQuery, ListResult, MemberPage, MemberRecord, Store,
   UserInput, UserRecord, WriteOptions,
 } from '../types';
 import { filterToSql, orderBy } from './filter-sql';
@@ -18,11 +18,11 @@ import { SqliteEgressStore } from './egress';
 import { migrateSqlite, pendingMigrations } from './migrate';
 
 interface UserRow {
-  id: string; user_name: string; external_id: string | null; display_name: string | null; active: number;
+  rid: number; id: string; user_name: string; external_id: string | null; display_name: string | null; active: number;
   resource: string; version: number; created: string; modified: string;
 }
 interface GroupRow {
-  id: string; display_name: string; external_id: string | null; resource: string; version: number;
+  rid: number; id: string; display_name: string; external_id: string | null; resource: string; version: number;
   created: string; modified: string;
 }
 
@@ -41,14 +41,20 @@ function toGroup(r: GroupRow): GroupRecord {
   };
 }
 
+/** Ids in key order, duplicates dropped: lookups in the users (tenant, id) index then walk it in order. */
+function uniqueSorted(ids: string[]): string[] {
+  if (ids.length < 2) return ids;
+  const sorted = ids.slice().sort();
+  let n = 1;
+  for (let i = 1; i < sorted.length; i++) if (sorted[i] !== sorted[n - 1]) sorted[n++] = sorted[i];
+  sorted.length = n;
+  return sorted;
+}
+
 /**
  * By code, not instanceof Error: better-sqlite3 registers its SqliteError class once per process, so an error may
  * come from another realm (e.g. a jest worker running several test files) and fail `instanceof Error`.
  */
-/** Ids in key order: inserting in index order keeps B-tree writes local; duplicates are dropped. */
-function uniqueSorted(ids: string[]): string[] {
-  return ids.length < 2 ? ids : [...new Set(ids)].sort();
-}
 
 function isUniqueViolation(e: unknown): boolean {
   return typeof e === 'object' && e !== null && (e as { code?: unknown }).code === 'SQLITE_CONSTRAINT_UNIQUE';
@@ -204,8 +210,8 @@ export class SqliteStore implements Store {
       deleteEmails: db.prepare<[string, string]>('DELETE FROM user_emails WHERE tenant = ? AND user_id = ?'),
       insertEmail: db.prepare(`INSERT OR IGNORE INTO user_emails (tenant, user_id, value_lc, value, type, is_primary)
         VALUES (?, ?, ?, ?, ?, ?)`),
-      groupsOfUser: db.prepare<[string, string], { group_id: string }>(
-        'SELECT group_id FROM group_members WHERE tenant = ? AND member_id = ?'),
+      groupsOfUser: db.prepare<[number], string>(
+        'SELECT g.id FROM group_members m CROSS JOIN groups g WHERE m.user_rid = ? AND g.rid = m.group_rid').pluck(),
 
       groupById: db.prepare<[string, string], GroupRow>('SELECT * FROM groups WHERE tenant = ? AND id = ?'),
       insertGroup: db.prepare(`INSERT INTO groups (tenant, id, display_name, display_name_lc, external_id, resource,
@@ -218,27 +224,37 @@ export class SqliteStore implements Store {
         'UPDATE groups SET version = version + 1, modified = ? WHERE tenant = ? AND id = ?'),
       deleteGroup: db.prepare<[string, string]>('DELETE FROM groups WHERE tenant = ? AND id = ?'),
       // Set operations over a JSON array of ids: one statement each, cost follows the ids named, not the group.
-      missingUsers: db.prepare<[string, string], { value: string }>(
-        `SELECT j.value AS value FROM json_each(?) j
-         WHERE NOT EXISTS (SELECT 1 FROM users u WHERE u.tenant = ? AND u.id = j.value)`),
-      addMembers: db.prepare<[string, string, string, string], { member_id: string }>(
-        `INSERT OR IGNORE INTO group_members (tenant, group_id, member_id, added)
-         SELECT ?, ?, j.value, ? FROM json_each(?) j RETURNING member_id`),
-      // Memberships have no foreign keys on SQLite (migration 003): deletes take them along explicitly.
-      dropUserMemberships: db.prepare<[string, string]>('DELETE FROM group_members WHERE tenant = ? AND member_id = ?'),
-      dropGroupMemberships: db.prepare<[string, string]>('DELETE FROM group_members WHERE tenant = ? AND group_id = ?'),
-      removeMembers: db.prepare<[string, string, string], { member_id: string }>(
-        `DELETE FROM group_members WHERE tenant = ? AND group_id = ?
-         AND member_id IN (SELECT value FROM json_each(?)) RETURNING member_id`),
-      removeAllMembers: db.prepare<[string, string], { member_id: string }>(
-        'DELETE FROM group_members WHERE tenant = ? AND group_id = ? RETURNING member_id'),
-      removeMembersNotIn: db.prepare<[string, string, string], { member_id: string }>(
-        `DELETE FROM group_members WHERE tenant = ? AND group_id = ?
-         AND member_id NOT IN (SELECT value FROM json_each(?)) RETURNING member_id`),
-      membersPage: db.prepare<[string, string, string, number], { value: string; display: string | null }>(
-        `SELECT m.member_id AS value, COALESCE(u.display_name, u.user_name) AS display
-         FROM group_members m JOIN users u ON u.tenant = m.tenant AND u.id = m.member_id
-         WHERE m.tenant = ? AND m.group_id = ? AND m.member_id > ? ORDER BY m.member_id LIMIT ?`),
+      // Memberships are integer pairs (migration 005); ids become rids by a join on users (tenant, id), so a
+      // member is always a user of the group's tenant. CROSS JOIN fixes the join order: json_each first, then one
+      // index lookup per id (the planner would otherwise scan users for every id).
+      missingUsers: db.prepare<[string, string], string>(
+        `SELECT j.value FROM json_each(?) j
+         WHERE NOT EXISTS (SELECT 1 FROM users u WHERE u.tenant = ? AND u.id = j.value)`).pluck(),
+      addMembers: db.prepare<[number, string, string]>(
+        `INSERT OR IGNORE INTO group_members (group_rid, user_rid)
+         SELECT ?, u.rid FROM json_each(?) j CROSS JOIN users u WHERE u.tenant = ? AND u.id = j.value ORDER BY u.rid`),
+      addMembersReturning: db.prepare<[number, string, string], string>(
+        `INSERT OR IGNORE INTO group_members (group_rid, user_rid)
+         SELECT ?, u.rid FROM json_each(?) j CROSS JOIN users u WHERE u.tenant = ? AND u.id = j.value ORDER BY u.rid
+         RETURNING (SELECT id FROM users WHERE rid = user_rid)`).pluck(),
+      dropUserMemberships: db.prepare<[number]>('DELETE FROM group_members WHERE user_rid = ?'),
+      dropGroupMemberships: db.prepare<[number]>('DELETE FROM group_members WHERE group_rid = ?'),
+      removeMembers: db.prepare<[number, string, string], string>(
+        `DELETE FROM group_members WHERE group_rid = ? AND user_rid IN
+           (SELECT u.rid FROM json_each(?) j CROSS JOIN users u WHERE u.tenant = ? AND u.id = j.value)
+         RETURNING (SELECT id FROM users WHERE rid = user_rid)`).pluck(),
+      removeAllMembers: db.prepare<[number], string>(
+        'DELETE FROM group_members WHERE group_rid = ? RETURNING (SELECT id FROM users WHERE rid = user_rid)').pluck(),
+      removeMembersNotIn: db.prepare<[number, string, string], string>(
+        `DELETE FROM group_members WHERE group_rid = ? AND user_rid NOT IN
+           (SELECT u.rid FROM json_each(?) j CROSS JOIN users u WHERE u.tenant = ? AND u.id = j.value)
+         RETURNING (SELECT id FROM users WHERE rid = user_rid)`).pluck(),
+      // Keyset pages in user_rid order: the cursor is the last rid, so a page costs its own size at any depth.
+      membersPage: db.prepare<[string, string, number, number], { value: string; display: string | null; rid: number }>(
+        `SELECT u.id AS value, COALESCE(u.display_name, u.user_name) AS display, m.user_rid AS rid
+         FROM group_members m CROSS JOIN users u
+         WHERE m.group_rid = (SELECT rid FROM groups WHERE tenant = ? AND id = ?) AND m.user_rid > ? AND u.rid = m.user_rid
+         ORDER BY m.user_rid LIMIT ?`),
 
       insertEvent: db.prepare<[string, string, string, string, string]>(
         'INSERT INTO outbox (tenant, aggregate, type, payload, created) VALUES (?, ?, ?, ?, ?)'),
@@ -395,13 +411,13 @@ export class SqliteStore implements Store {
       const before = this.s.userById.get(tenant, id);
       if (!before) throw new StoreError('not_found', `User ${id} not found`);
       this.checkVersion(before.version, opts);
-      // Memberships go with the user (ON DELETE CASCADE); each group it left gets an event and a new version.
-      const groups = this.s.groupsOfUser.all(tenant, id).map((r) => r.group_id);
+      // Memberships go with the user, in this transaction; each group it left gets an event and a new version.
+      const groups = this.s.groupsOfUser.all(before.rid);
       const events: ChangeEvent[] = groups.map((g) => ({
         type: 'group.members_removed', aggregate: `group:${g}`, payload: { groupId: g, userIds: [id] },
       }));
       for (const g of groups) this.s.touchGroup.run(stamp, tenant, g);
-      this.s.dropUserMemberships.run(tenant, id);
+      this.s.dropUserMemberships.run(before.rid);
       this.s.deleteUser.run(tenant, id);
       events.push({ type: 'user.deleted', aggregate: `user:${id}`, payload: { id, userName: before.user_name, externalId: before.external_id ?? undefined } });
       this.emit(tenant, events, stamp, { type: 'User', id });
@@ -433,32 +449,38 @@ export class SqliteStore implements Store {
     };
   }
 
-  /** Member values (a JSON array) that name no user of the tenant; one set query whose cost follows the values. */
-  private requireUsers(tenant: string, idsJson: string): void {
-    const missing = this.s.missingUsers.all(idsJson, tenant).map((r) => r.value);
-    if (missing.length) {
-      throw new StoreError('invalid_members', `members name no user of this tenant: ${missing.slice(0, 20).join(', ')}${missing.length > 20 ? ', …' : ''}`, missing);
-    }
-  }
-
   /**
    * Inserts the ids not yet members; returns those actually added (already-present ones are no-ops). Every id must
-   * name a user of the tenant: checked as one set query in this transaction (SQLite has one writer, so no user can
-   * vanish between the check and the insert).
+   * name a user of the tenant. The insert joins each id to its user, so an unknown id is simply not inserted. When
+   * every id went in (the usual case, and the whole cost of a bulk add) the ids are the answer. When fewer did, the
+   * insert is undone: an unknown id refuses the whole write; otherwise it runs again returning the rows it added
+   * (naming each added row costs about a third more, so only this case pays for it). SQLite has one writer, so no
+   * user can vanish between the join and the commit.
    */
-  private addMembers(tenant: string, groupId: string, ids: string[], stamp: string): string[] {
+  private addMembers(tenant: string, groupRid: number, ids: string[]): string[] {
     if (ids.length === 0) return [];
-    const idsJson = JSON.stringify(uniqueSorted(ids));
-    this.requireUsers(tenant, idsJson);
-    return this.s.addMembers.all(tenant, groupId, stamp, idsJson).map((r) => r.member_id);
+    const unique = uniqueSorted(ids);
+    const idsJson = JSON.stringify(unique);
+    this.db.exec('SAVEPOINT add_members');
+    try {
+      if (this.s.addMembers.run(groupRid, idsJson, tenant).changes === unique.length) return unique;
+      this.db.exec('ROLLBACK TO add_members');
+      const missing = this.s.missingUsers.all(idsJson, tenant);
+      if (missing.length) {
+        throw new StoreError('invalid_members', `members name no user of this tenant: ${missing.slice(0, 20).join(', ')}${missing.length > 20 ? ', …' : ''}`, missing);
+      }
+      return this.s.addMembersReturning.all(groupRid, idsJson, tenant);
+    } finally {
+      this.db.exec('RELEASE add_members');
+    }
   }
 
   async createGroup(tenant: string, input: GroupInput, memberIds: string[], opts?: WriteOptions): Promise<GroupWriteResult> {
     const id = randomUUID();
     const stamp = now();
     return this.write(() => {
-      this.s.insertGroup.run(this.groupParams(tenant, id, input, stamp));
-      const added = this.addMembers(tenant, id, memberIds, stamp);
+      const { lastInsertRowid } = this.s.insertGroup.run(this.groupParams(tenant, id, input, stamp));
+      const added = this.addMembers(tenant, Number(lastInsertRowid), memberIds);
       this.emit(tenant, [
         { type: 'group.created', aggregate: `group:${id}`, payload: { group: groupSummary(id, input) } },
         ...memberEvents(id, added, []),
@@ -472,9 +494,15 @@ export class SqliteStore implements Store {
     return r ? toGroup(r) : undefined;
   }
 
-  async listMembers(tenant: string, groupId: string, page: { after?: string; limit?: number } = {}): Promise<MemberRecord[]> {
-    const rows = this.s.membersPage.all(tenant, groupId, page.after ?? '', page.limit ?? 1_000_000);
-    return rows.map((r) => (r.display === null ? { value: r.value } : { value: r.value, display: r.display }));
+  async listMembers(tenant: string, groupId: string): Promise<MemberRecord[]> {
+    return (await this.pageMembers(tenant, groupId, { limit: -1 })).members;
+  }
+
+  async pageMembers(tenant: string, groupId: string, page: { after?: string; limit: number }): Promise<MemberPage> {
+    const after = page.after === undefined ? 0 : Number(page.after);
+    const rows = this.s.membersPage.all(tenant, groupId, Number.isSafeInteger(after) ? after : 0, page.limit);
+    const members = rows.map((r): MemberRecord => (r.display === null ? { value: r.value } : { value: r.value, display: r.display }));
+    return rows.length === page.limit ? { members, next: String(rows[rows.length - 1].rid) } : { members };
   }
 
   async changeGroup(tenant: string, id: string, change: GroupChange, opts?: WriteOptions): Promise<GroupWriteResult> {
@@ -492,15 +520,15 @@ export class SqliteStore implements Store {
       const delta = new MemberDelta();
       for (const op of change.members) {
         if (op.op === 'add') {
-          delta.noteAdded(this.addMembers(tenant, id, op.ids, stamp));
+          delta.noteAdded(this.addMembers(tenant, before.rid, op.ids));
         } else if (op.op === 'remove') {
-          if (op.ids.length) delta.noteRemoved(this.s.removeMembers.all(tenant, id, JSON.stringify(op.ids)).map((r) => r.member_id));
+          if (op.ids.length) delta.noteRemoved(this.s.removeMembers.all(before.rid, JSON.stringify(op.ids), tenant));
         } else if (op.op === 'removeAll') {
-          delta.noteRemoved(this.s.removeAllMembers.all(tenant, id).map((r) => r.member_id));
+          delta.noteRemoved(this.s.removeAllMembers.all(before.rid));
         } else {
           // addMembers below refuses unknown ids, and the write's savepoint takes this delete back with it.
-          delta.noteRemoved(this.s.removeMembersNotIn.all(tenant, id, JSON.stringify(op.ids)).map((r) => r.member_id));
-          delta.noteAdded(this.addMembers(tenant, id, op.ids, stamp));
+          delta.noteRemoved(this.s.removeMembersNotIn.all(before.rid, JSON.stringify(op.ids), tenant));
+          delta.noteAdded(this.addMembers(tenant, before.rid, op.ids));
         }
       }
       // A membership change is a new version of the group; a request that changed nothing leaves the ETag alone.
@@ -509,7 +537,7 @@ export class SqliteStore implements Store {
       this.emit(tenant, events, stamp, {
         type: 'Group', id, attributes: change.attributes ? changedAttributes(JSON.parse(before.resource), change.attributes.resource) : undefined,
       });
-      return { group: toGroup(this.s.groupById.get(tenant, id)!), added: [...delta.added], removed: [...delta.removed] };
+      return { group: toGroup(this.s.groupById.get(tenant, id)!), added: delta.added, removed: delta.removed };
     }, opts?.actor);
   }
 
@@ -519,7 +547,7 @@ export class SqliteStore implements Store {
       const before = this.s.groupById.get(tenant, id);
       if (!before) throw new StoreError('not_found', `Group ${id} not found`);
       this.checkVersion(before.version, opts);
-      this.s.dropGroupMemberships.run(tenant, id);
+      this.s.dropGroupMemberships.run(before.rid);
       this.s.deleteGroup.run(tenant, id);
       this.emit(tenant, [{
         type: 'group.deleted', aggregate: `group:${id}`,

@@ -170,7 +170,8 @@ test('kill -9 mid-burst of member PATCHes: every acknowledged write is there aft
   expect(failures).toBeGreaterThan(0);
 
   server = await serve(env);
-  const members = new Set(querySqlite<{ group_id: string; member_id: string }>(dir, 'SELECT group_id, member_id FROM group_members')
+  const members = new Set(querySqlite<{ group_id: string; member_id: string }>(dir,
+    'SELECT g.id AS group_id, u.id AS member_id FROM group_members m JOIN groups g ON g.rid = m.group_rid JOIN users u ON u.rid = m.user_rid')
     .map((r) => `${r.group_id}/${r.member_id}`));
   const announced = new Map<string, number>();
   for (const e of querySqlite<{ type: string; payload: string }>(dir, "SELECT type, payload FROM outbox WHERE type LIKE 'group.members_%'")) {

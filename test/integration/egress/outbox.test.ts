@@ -54,8 +54,8 @@ async function createGroup(name: string, members: string[] = []): Promise<any> {
 }
 
 async function membersOf(groupId: string): Promise<string[]> {
-  const rows = gw.store.db.prepare('SELECT member_id FROM group_members WHERE group_id = ? ORDER BY member_id')
-    .all(groupId) as { member_id: string }[];
+  const rows = gw.store.db.prepare(`SELECT u.id AS member_id FROM group_members m JOIN groups g ON g.rid = m.group_rid
+    JOIN users u ON u.rid = m.user_rid WHERE g.id = ? ORDER BY u.id`).all(groupId) as { member_id: string }[];
   return rows.map((r) => r.member_id);
 }
 
