@@ -41,12 +41,13 @@ export function requestLog(log: Logger, metrics?: GatewayMetrics) {
     res.locals.requestId = id;
     res.setHeader('X-Request-Id', id);
     const started = process.hrtime.bigint();
-    const path = decoded((req.originalUrl ?? req.url).split('?')[0]);
-    let done = false;
-    const finish = () => {
-      if (done) return;
-      done = true;
+    // Taken now: routers rewrite req.url on the way down.
+    const url = req.originalUrl ?? req.url;
+    // 'close' comes after 'finish' for an answered request and alone for one whose client went away.
+    res.once('close', () => {
       const seconds = Number(process.hrtime.bigint() - started) / 1e9;
+      const q = url.indexOf('?');
+      const path = decoded(q < 0 ? url : url.slice(0, q));
       const { mount, resource } = classify(path);
       const status = res.headersSent ? res.statusCode : 499; // 499: the client went away before an answer
       const tenant = (res.locals.principal as { tenant?: string } | undefined)?.tenant;
@@ -56,9 +57,7 @@ export function requestLog(log: Logger, metrics?: GatewayMetrics) {
       else if (status === 500) metrics?.storeError('internal');
       if (mount === 'ops' && status < 400) return; // probes and scrapes would drown the log
       log.info({ reqId: id, method: req.method, path: path.slice(0, 512), mount, tenant, status, ms: Math.round(seconds * 10000) / 10 }, 'request');
-    };
-    res.once('finish', finish);
-    res.once('close', finish);
+    });
     next();
   };
 }

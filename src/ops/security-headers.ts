@@ -12,8 +12,10 @@ const HEADERS: Record<string, string> = {
   'Strict-Transport-Security': 'max-age=31536000',
 };
 
+const ENTRIES = Object.entries(HEADERS);
+
 export function securityHeaders(_req: Request, res: Response, next: NextFunction): void {
-  for (const [name, value] of Object.entries(HEADERS)) res.setHeader(name, value);
+  for (const [name, value] of ENTRIES) res.setHeader(name, value);
   next();
 }
 

@@ -522,7 +522,10 @@ export class SqliteStore implements Store {
       this.emit(tenant, events, stamp, {
         type: 'Group', id, attributes: change.attributes ? changedAttributes(JSON.parse(before.resource), change.attributes.resource) : undefined,
       });
-      return { group: toGroup(this.s.groupById.get(tenant, id)!), added: delta.added, removed: delta.removed };
+      // A membership-only change moved nothing but the version and timestamp: no need to read the row back.
+      const group = change.attributes ? toGroup(this.s.groupById.get(tenant, id)!)
+        : delta.changed ? { ...toGroup(before), version: before.version + 1, modified: stamp } : toGroup(before);
+      return { group, added: delta.added, removed: delta.removed };
     }, opts?.actor);
   }
 
