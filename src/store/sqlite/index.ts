@@ -575,7 +575,9 @@ export class SqliteStore implements Store {
     const batch = this.revocationReads ?? [];
     this.revocationReads = undefined;
     try {
-      const answers = this.db.transaction(() => batch.map((r) => !!this.s.isRevoked.get(r.jti)))();
+      const lookup = (r: { jti: string }) => !!this.s.isRevoked.get(r.jti);
+      // One lookup is its own read transaction; several share an explicit one.
+      const answers = batch.length === 1 ? [lookup(batch[0])] : this.db.transaction(() => batch.map(lookup))();
       batch.forEach((r, i) => r.resolve(answers[i]));
     } catch (e) {
       for (const r of batch) r.reject(e);
