@@ -448,6 +448,23 @@ describe('DELETE and user removal', () => {
     expect((await scim('GET', `${gw.api}/Users/${a}`, t)).status).toBe(200);
   });
 
+  test('member pages: a cursor per page, an empty last page after an exact fit, no member twice across a delete', async () => {
+    const ids = await newUsers(4, 'pages');
+    const g = await newGroup('pages', ids);
+    const first = await gw.store.pageMembers('groups-a', g.id, { limit: 2 });
+    expect(first.members).toHaveLength(2);
+    expect(first.next).toBeDefined();
+    // A member of the first page leaves between pages: the second page still starts right after the first.
+    expect((await scim('DELETE', `${gw.api}/Users/${first.members[0].value}`, t)).status).toBe(204);
+    const second = await gw.store.pageMembers('groups-a', g.id, { after: first.next, limit: 2 });
+    expect(second.members).toHaveLength(2);
+    const third = await gw.store.pageMembers('groups-a', g.id, { after: second.next, limit: 2 });
+    expect(third).toEqual({ members: [] });
+    expect(sorted([...first.members, ...second.members].map((m) => m.value))).toEqual(sorted(ids));
+    // Another tenant asking for the same group id sees nothing.
+    expect(await gw.store.pageMembers('groups-b', g.id, { limit: 10 })).toEqual({ members: [] });
+  });
+
   sqliteOnly('deleting a group or a user leaves no membership rows behind (SQLite deletes them itself)', async () => {
     const [a, b] = await newUsers(2, 'rows');
     const g = await newGroup('rows', [a, b]);
