@@ -26,7 +26,10 @@ export class GroupCommit<C> {
 
   constructor(private readonly db: Database.Database, private readonly hooks: GroupCommitHooks<C>) {}
 
-  /** Runs `fn` (synchronous SQL only) in the next batch; settles after that batch commits. */
+  /**
+   * Runs `fn` in the next batch; settles after that batch commits. `fn` must be synchronous SQL whose only effects
+   * are in the database: when another write of its batch fails, the batch is rolled back and `fn` runs again.
+   */
   run<T>(fn: () => T, context?: C): Promise<T> {
     return new Promise<T>((resolve, reject) => {
       this.queue.push({ fn, context, resolve: resolve as (v: unknown) => void, reject });
