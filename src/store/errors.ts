@@ -17,3 +17,9 @@ export class StoreError extends Error {
     this.name = 'StoreError';
   }
 }
+
+/** invalid_members for the values that name no user of the tenant (the first 20 in the message). */
+export function unknownMembers(missing: string[]): StoreError {
+  const listed = `${missing.slice(0, 20).join(', ')}${missing.length > 20 ? ', …' : ''}`;
+  return new StoreError('invalid_members', `members name no user of this tenant: ${listed}`, missing);
+}

@@ -5,7 +5,7 @@
 import { randomUUID } from 'node:crypto';
 import type { Pool, PoolClient } from 'pg';
 import { auditSummary, changedAttributes, type AuditActor, type AuditQuery, type AuditRecord, type AuditTarget } from '../audit';
-import { StoreError } from '../errors';
+import { StoreError, unknownMembers } from '../errors';
 import { groupSummary, groupUpdatedEvent, MEMBER_IDS_PER_EVENT, MemberDelta, memberEvents, type ChangeEvent } from '../events';
 import type {
   GroupChange, GroupInput, GroupRecord, GroupWriteResult, Json, ListQuery, ListResult, MemberPage, MemberRecord, Store,
@@ -13,7 +13,8 @@ import type {
 } from '../types';
 import { PostgresEgressStore } from './egress';
 import { filterToSql, orderBy, Params } from './filter-sql';
-import { GROUP_COLUMNS, memberChangeSql } from './member-statement';
+import { uniqueSorted } from '../member-ids';
+import { ADD_MEMBERS_SQL, GROUP_COLUMNS, memberChangeSql } from './member-statement';
 import { migratePostgres, pendingPostgresMigrations } from './migrate';
 import { createPool, mapError, prepared, sqlState } from './pool';
 
@@ -52,11 +53,6 @@ function toGroup(r: GroupRow): GroupRecord {
     id: r.id, displayName: r.display_name, externalId: r.external_id ?? undefined, resource: r.resource,
     version: r.version, created: r.created, modified: r.modified,
   };
-}
-
-/** Ids in key order (index-local writes, and a fixed lock order between concurrent writers); duplicates dropped. */
-function uniqueSorted(ids: string[]): string[] {
-  return ids.length < 2 ? ids : [...new Set(ids)].sort();
 }
 
 /** Timestamps strictly increase within the process, so meta.lastModified orders writes. */
@@ -99,11 +95,11 @@ export class PostgresStore implements Store {
   }
 
   /**
-   * Runs fn in one transaction (BEGIN … COMMIT on one pooled client). Deadlocks and serialization failures roll
-   * back and run fn again; lost connections surface as StoreError('unavailable'). Listeners hear of commits that
-   * wrote change events.
+   * Runs fn in one transaction (BEGIN … COMMIT on one pooled client); with an actor, emit writes its audit record
+   * there too. Deadlocks and serialization failures roll back and run fn again; lost connections surface as
+   * StoreError('unavailable'). Listeners hear of commits that wrote change events.
    */
-  async tx<T>(fn: (t: Tx) => Promise<T>, isolation?: 'REPEATABLE READ'): Promise<T> {
+  async tx<T>(fn: (t: Tx) => Promise<T>, actor?: AuditActor): Promise<T> {
     for (let attempt = 1; ; attempt++) {
       let client: PoolClient;
       try {
@@ -111,10 +107,10 @@ export class PostgresStore implements Store {
       } catch (e) {
         throw mapError(e);
       }
-      const t: Tx = { c: client, eventsWritten: false };
+      const t: Tx = { c: client, eventsWritten: false, actor };
       let broken = false;
       try {
-        await client.query(isolation ? `BEGIN ISOLATION LEVEL ${isolation}` : 'BEGIN');
+        await client.query('BEGIN');
         const result = await fn(t);
         await client.query('COMMIT');
         client.release();
@@ -170,10 +166,10 @@ export class PostgresStore implements Store {
   // ---- events ---------------------------------------------------------------------------------------------
 
   /**
-   * The write's change events, and its audit record when the write has an actor (t.actor). With `touchGroup`, the same statement first bumps that
-   * group's version and answers its row: a membership change then holds the group's row lock for this one statement
-   * and the COMMIT only. The events read from the bumped row, so their seqs are drawn after the lock is held and
-   * follow the group's commit order. One statement in every case.
+   * The write's change events, and its audit record when the write has an actor (t.actor). With `touchGroup`, the
+   * same statement first bumps that group's version and answers its row: a membership change then holds the
+   * group's row lock for this one statement and the COMMIT only. The events read from the bumped row, so their seqs
+   * are drawn after the lock is held and follow the group's commit order. One statement in every case.
    */
   private async emit(t: Tx, tenant: string, events: ChangeEvent[], stamp: string, target: AuditTarget, touchGroup?: string): Promise<GroupRow | undefined> {
     const actor = t.actor;
@@ -298,7 +294,6 @@ export class PostgresStore implements Store {
     const stamp = now();
     try {
       return await this.tx(async (t) => {
-        t.actor = opts?.actor;
         const r = await t.c.query<UserRow>(
           `INSERT INTO users (tenant, id, user_name, user_name_lc, external_id, display_name, display_name_lc, active,
            resource, version, created, modified) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9::jsonb, 1, $10, $10)
@@ -309,7 +304,7 @@ export class PostgresStore implements Store {
         await this.emit(t, tenant, [{ type: 'user.created', aggregate: `user:${id}`, payload: { user: this.userSummary(id, input) } }], stamp,
           { type: 'User', id, attributes: Object.keys(input.resource) });
         return toUser(r.rows[0]);
-      });
+      }, opts?.actor);
     } catch (e) {
       throw this.uniqueUser(e, input);
     }
@@ -324,7 +319,6 @@ export class PostgresStore implements Store {
     const stamp = now();
     try {
       return await this.tx(async (t) => {
-        t.actor = opts?.actor;
         const before = await this.lockUser(t, tenant, id);
         this.checkVersion(before.version, opts);
         const r = await t.c.query<UserRow>(
@@ -342,7 +336,7 @@ export class PostgresStore implements Store {
         }
         await this.emit(t, tenant, events, stamp, { type: 'User', id, attributes: changedAttributes(before.resource, input.resource) });
         return toUser(r.rows[0]);
-      });
+      }, opts?.actor);
     } catch (e) {
       throw this.uniqueUser(e, input);
     }
@@ -351,7 +345,6 @@ export class PostgresStore implements Store {
   async deleteUser(tenant: string, id: string, opts?: WriteOptions): Promise<void> {
     const stamp = now();
     await this.tx(async (t) => {
-      t.actor = opts?.actor;
       // The user's row lock (FOR UPDATE) conflicts with the key-share lock a new membership's foreign key takes,
       // so no membership can be added between reading the user's groups and deleting it.
       const before = await this.lockUser(t, tenant, id);
@@ -370,7 +363,7 @@ export class PostgresStore implements Store {
       await t.c.query('DELETE FROM users WHERE tenant = $1 AND id = $2', [tenant, id]);
       events.push({ type: 'user.deleted', aggregate: `user:${id}`, payload: { id, userName: before.user_name, externalId: before.external_id ?? undefined } });
       await this.emit(t, tenant, events, stamp, { type: 'User', id });
-    });
+    }, opts?.actor);
   }
 
   async listUsers(tenant: string, q: ListQuery): Promise<ListResult<UserRecord>> {
@@ -399,28 +392,15 @@ export class PostgresStore implements Store {
     return [input.displayName, input.displayName.toLowerCase(), input.externalId ?? null, JSON.stringify(input.resource)];
   }
 
-  /** Member values that name no user of the tenant; cost follows the number of values. */
   /**
    * Inserts the ids not yet members; returns those actually added (already-present ones are no-ops). Ids that name
    * no user of the tenant refuse the whole request; checked in the same statement (one round trip).
    */
   private async addMembers(t: Tx, tenant: string, groupId: string, ids: string[], stamp: string): Promise<string[]> {
     if (ids.length === 0) return [];
-    const r = await t.c.query<{ added: boolean; value: string }>(prepared(
-      `WITH req AS (SELECT j.value, j.n FROM unnest($4::text[]) WITH ORDINALITY AS j(value, n)),
-       missing AS (SELECT value, n FROM req WHERE NOT EXISTS (SELECT 1 FROM users u WHERE u.tenant = $1 AND u.id = req.value)),
-       ins AS (
-         INSERT INTO group_members (tenant, group_id, member_id, added)
-         SELECT $1, $2, req.value, $3 FROM req WHERE NOT EXISTS (SELECT 1 FROM missing) ORDER BY req.n
-         ON CONFLICT DO NOTHING RETURNING member_id)
-       SELECT false AS added, value FROM (SELECT value FROM missing ORDER BY n) m
-       UNION ALL SELECT true, member_id FROM ins`),
-      [tenant, groupId, stamp, uniqueSorted(ids)],
-    );
+    const r = await t.c.query<{ added: boolean; value: string }>(prepared(ADD_MEMBERS_SQL), [tenant, groupId, uniqueSorted(ids), stamp]);
     const missing = r.rows.filter((x) => !x.added).map((x) => x.value);
-    if (missing.length) {
-      throw new StoreError('invalid_members', `members name no user of this tenant: ${missing.slice(0, 20).join(', ')}${missing.length > 20 ? ', …' : ''}`, missing);
-    }
+    if (missing.length) throw unknownMembers(missing);
     return r.rows.map((x) => x.value);
   }
 
@@ -437,7 +417,6 @@ export class PostgresStore implements Store {
     const stamp = now();
     try {
       return await this.tx(async (t) => {
-        t.actor = opts?.actor;
         const g = await t.c.query<GroupRow>(
           `INSERT INTO groups (tenant, id, display_name, display_name_lc, external_id, resource, version, created, modified)
            VALUES ($1, $2, $3, $4, $5, $6::jsonb, 1, $7, $7) RETURNING ${GROUP_COLS}`,
@@ -449,7 +428,7 @@ export class PostgresStore implements Store {
           ...memberEvents(id, added, []),
         ], stamp, { type: 'Group', id, attributes: Object.keys(input.resource) });
         return { group: toGroup(g.rows[0]), added, removed: [] as string[] };
-      });
+      }, opts?.actor);
     } catch (e) {
       throw this.memberGone(e);
     }
@@ -488,7 +467,6 @@ export class PostgresStore implements Store {
     }
     try {
       return await this.tx(async (t) => {
-        t.actor = opts?.actor;
         let before: GroupRow | undefined;
         if (!lockLate) {
           before = (await t.c.query<GroupRow>(`SELECT ${GROUP_COLS} FROM groups WHERE tenant = $1 AND id = $2 FOR UPDATE`, [tenant, id])).rows[0];
@@ -542,7 +520,7 @@ export class PostgresStore implements Store {
         const current = touched ?? after ?? before;
         if (!current) throw new StoreError('not_found', `Group ${id} not found`);
         return { group: toGroup(current), added: delta.added, removed: delta.removed };
-      });
+      }, opts?.actor);
     } catch (e) {
       throw this.memberGone(e, id);
     }
@@ -566,10 +544,7 @@ export class PostgresStore implements Store {
         }
         throw mapError(this.memberGone(e, id));
       }
-      if (row.missing?.length) {
-        const m = row.missing;
-        throw new StoreError('invalid_members', `members name no user of this tenant: ${m.slice(0, 20).join(', ')}${m.length > 20 ? ', …' : ''}`, m);
-      }
+      if (row.missing?.length) throw unknownMembers(row.missing);
       const group = row.touched ?? row.current;
       if (!group) throw new StoreError('not_found', `Group ${id} not found`);
       const changed = row.changed ?? [];
@@ -581,7 +556,6 @@ export class PostgresStore implements Store {
   async deleteGroup(tenant: string, id: string, opts?: WriteOptions): Promise<void> {
     const stamp = now();
     await this.tx(async (t) => {
-      t.actor = opts?.actor;
       const b = await t.c.query<GroupRow>(`SELECT ${GROUP_COLS} FROM groups WHERE tenant = $1 AND id = $2 FOR UPDATE`, [tenant, id]);
       const before = b.rows[0];
       if (!before) throw new StoreError('not_found', `Group ${id} not found`);
@@ -591,7 +565,7 @@ export class PostgresStore implements Store {
         type: 'group.deleted', aggregate: `group:${id}`,
         payload: { id, displayName: before.display_name, externalId: before.external_id ?? undefined },
       }], stamp, { type: 'Group', id });
-    });
+    }, opts?.actor);
   }
 
   async listGroups(tenant: string, q: ListQuery): Promise<ListResult<GroupRecord>> {

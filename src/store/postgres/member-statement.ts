@@ -7,6 +7,24 @@
 export const GROUP_COLUMNS = 'id, display_name, external_id, resource, version, created, modified';
 
 /**
+ * Adding members, as CTEs over $1 tenant, $2 group id, $3 member ids (unique, sorted) and $4 time: req (the ids in
+ * order), missing (ids naming no user of the tenant) and ch (the rows inserted, none when any id is missing).
+ */
+const ADD_CTES = `req AS (SELECT j.value, j.n FROM unnest($3::text[]) WITH ORDINALITY AS j(value, n)),
+       missing AS (SELECT value, n FROM req WHERE NOT EXISTS (SELECT 1 FROM users u WHERE u.tenant = $1 AND u.id = req.value)),
+       ch AS (INSERT INTO group_members (tenant, group_id, member_id, added)
+              SELECT $1, $2, req.value, $4 FROM req WHERE NOT EXISTS (SELECT 1 FROM missing) ORDER BY req.n
+              ON CONFLICT DO NOTHING RETURNING member_id)`;
+
+/**
+ * The general write path's member add, inside its transaction (same parameters as ADD_CTES): one row per missing
+ * id (added false, in request order), else one per id actually added.
+ */
+export const ADD_MEMBERS_SQL = `WITH ${ADD_CTES}
+  SELECT false AS added, value FROM (SELECT value FROM missing ORDER BY n) m
+  UNION ALL SELECT true, member_id FROM ch`;
+
+/**
  * Parameters: $1 tenant, $2 group id, $3 member ids (unique, sorted), $4 time, $5 ids per event; with audit also
  * $6 subject, $7 jti, $8 mount, $9 operation, $10 request id.
  * Answers one row: missing (ids naming no user; nothing applied), changed (ids actually added or removed, or null),
@@ -14,11 +32,7 @@ export const GROUP_COLUMNS = 'id, display_name, external_id, resource, version, 
  */
 export function memberChangeSql(op: 'add' | 'remove', audit: boolean): string {
   const change = op === 'add'
-    ? `req AS (SELECT j.value, j.n FROM unnest($3::text[]) WITH ORDINALITY AS j(value, n)),
-       missing AS (SELECT value, n FROM req WHERE NOT EXISTS (SELECT 1 FROM users u WHERE u.tenant = $1 AND u.id = req.value)),
-       ch AS (INSERT INTO group_members (tenant, group_id, member_id, added)
-              SELECT $1, $2, req.value, $4 FROM req WHERE NOT EXISTS (SELECT 1 FROM missing) ORDER BY req.n
-              ON CONFLICT DO NOTHING RETURNING member_id)`
+    ? ADD_CTES
     : `missing AS (SELECT NULL::text AS value, 0::bigint AS n WHERE false),
        ch AS (DELETE FROM group_members WHERE tenant = $1 AND group_id = $2 AND member_id = ANY($3::text[]) RETURNING member_id)`;
   const type = op === 'add' ? 'group.members_added' : 'group.members_removed';

@@ -6,12 +6,13 @@ import path from 'node:path';
 import Database from 'better-sqlite3';
 import type { SqliteDatabaseConfig } from '../../config';
 import { auditSummary, changedAttributes, type AuditActor, type AuditQuery, type AuditRecord, type AuditTarget } from '../audit';
-import { StoreError } from '../errors';
+import { StoreError, unknownMembers } from '../errors';
 import { groupSummary, groupUpdatedEvent, MemberDelta, memberEvents, type ChangeEvent } from '../events';
 import type {
   GroupChange, GroupInput, GroupRecord, GroupWriteResult, Json, ListQuery, ListResult, MemberPage, MemberRecord, Store,
   UserInput, UserRecord, WriteOptions,
 } from '../types';
+import { uniqueSorted } from '../member-ids';
 import { filterToSql, orderBy } from './filter-sql';
 import { BackgroundCheckpointer } from './checkpointer';
 import { GroupCommit } from './group-commit';
@@ -44,16 +45,6 @@ function toGroup(r: GroupRow): GroupRecord {
 
 /** Member lists up to this long are inserted naming each added row; longer ones are inserted in bulk first. */
 const NAMED_INSERT_MAX = 100;
-
-/** Ids in key order, duplicates dropped: lookups in the users (tenant, id) index then walk it in order. */
-function uniqueSorted(ids: string[]): string[] {
-  if (ids.length < 2) return ids;
-  const sorted = ids.slice().sort();
-  let n = 1;
-  for (let i = 1; i < sorted.length; i++) if (sorted[i] !== sorted[n - 1]) sorted[n++] = sorted[i];
-  sorted.length = n;
-  return sorted;
-}
 
 /**
  * By code, not instanceof Error: better-sqlite3 registers its SqliteError class once per process, so an error may
@@ -455,9 +446,7 @@ export class SqliteStore implements Store {
 
   private refuseUnknownUsers(idsJson: string, tenant: string): void {
     const missing = this.s.missingUsers.all(idsJson, tenant);
-    if (missing.length) {
-      throw new StoreError('invalid_members', `members name no user of this tenant: ${missing.slice(0, 20).join(', ')}${missing.length > 20 ? ', …' : ''}`, missing);
-    }
+    if (missing.length) throw unknownMembers(missing);
   }
 
   async createGroup(tenant: string, input: GroupInput, memberIds: string[], opts?: WriteOptions): Promise<GroupWriteResult> {
