@@ -11,7 +11,7 @@ import { TenantRateLimiter } from './ops/rate-limit';
 import { requestLog } from './ops/request-log';
 import { securityHeaders } from './ops/security-headers';
 import type { ScimLimits } from './scim/context';
-import { errorBody } from './scim/errors';
+import { sendScimError } from './scim/errors';
 import { MOUNTS, scimMount } from './scim/router';
 import type { Store } from './store/types';
 
@@ -58,15 +58,13 @@ function requireJson(req: Request, res: Response, next: NextFunction): void {
   if (!['POST', 'PUT', 'PATCH'].includes(req.method) || !hasBody(req)) return next();
   const type = (req.headers['content-type'] ?? '').split(';')[0].trim().toLowerCase();
   if (JSON_TYPES.includes(type)) return next();
-  res.status(415).type('application/scim+json')
-    .json(errorBody(415, undefined, 'Send the body as application/scim+json or application/json'));
+  sendScimError(res, 415, undefined, 'Send the body as application/scim+json or application/json');
 }
 
 /** body-parser failures, rendered as SCIM errors instead of Express's HTML pages. */
 function bodyErrors(err: unknown, req: Request, res: Response, next: NextFunction): void {
   const e = err as { type?: string; status?: number };
-  const answer = (status: number, scimType: 'invalidSyntax' | undefined, detail: string) =>
-    res.status(status).type('application/scim+json').json(errorBody(status, scimType, detail));
+  const answer = (status: number, scimType: 'invalidSyntax' | undefined, detail: string) => sendScimError(res, status, scimType, detail);
   switch (e?.type) {
     case 'entity.too.large': return void answer(413, undefined, 'The request body is larger than this server accepts');
     case 'entity.parse.failed': return void answer(400, 'invalidSyntax', 'The request body is not valid JSON');
@@ -111,7 +109,7 @@ export function buildApp(deps: AppDeps): express.Express {
   // HTTP/1.1 requires Host (RFC 9112 §3.2); Node's own refusal has no body, so main.ts lets it through to here.
   app.use((req, res, next) => {
     if (req.httpVersion === '1.1' && req.headers.host === undefined) {
-      res.status(400).type('application/scim+json').json(errorBody(400, undefined, 'An HTTP/1.1 request needs a Host header'));
+      sendScimError(res, 400, undefined, 'An HTTP/1.1 request needs a Host header');
       return;
     }
     next();
@@ -143,8 +141,8 @@ export function buildApp(deps: AppDeps): express.Express {
       if (deps.metricsToken !== undefined) {
         const m = /^Bearer (.+)$/.exec(req.get('authorization') ?? '');
         if (!m || !sameSecret(m[1], deps.metricsToken)) {
-          res.status(401).set('WWW-Authenticate', 'Bearer realm="metrics"').type('application/scim+json')
-            .json(errorBody(401, undefined, 'Metrics need the bearer token configured in METRICS_TOKEN'));
+          sendScimError(res, 401, undefined, 'Metrics need the bearer token configured in METRICS_TOKEN',
+            { 'WWW-Authenticate': 'Bearer realm="metrics"' });
           return;
         }
       }
@@ -165,13 +163,12 @@ export function buildApp(deps: AppDeps): express.Express {
   }
 
   app.use((_req, res) => {
-    res.status(404).type('application/scim+json').json(errorBody(404, undefined, 'No such endpoint'));
+    sendScimError(res, 404, undefined, 'No such endpoint');
   });
   app.use((err: unknown, _req: Request, res: Response, _next: NextFunction) => {
     deps.log.error({ err }, 'unhandled error');
     if (res.headersSent) return;
-    res.status(500).type('application/scim+json')
-      .json(errorBody(500, undefined, 'The server could not complete the request; it has been logged.'));
+    sendScimError(res, 500, undefined, 'The server could not complete the request; it has been logged.');
   });
   return app;
 }

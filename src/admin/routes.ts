@@ -9,7 +9,7 @@ import type { TargetConfig } from '../egress/targets';
 import type { DeliveryState, LinkKind } from '../store/egress-types';
 import type { AuditOperation } from '../store/audit';
 import type { Store } from '../store/types';
-import { errorBody } from '../scim/errors';
+import { sendScimError } from '../scim/errors';
 
 export interface AdminDeps {
   store: Store;
@@ -176,15 +176,15 @@ export function adminRouter(deps: AdminDeps): Router {
   }));
 
   r.use((_req: Request, res: Response) => {
-    res.status(404).type('application/scim+json').json(errorBody(404, undefined, 'No such admin endpoint'));
+    sendScimError(res, 404, undefined, 'No such admin endpoint');
   });
   r.use((err: unknown, _req: Request, res: Response, _next: NextFunction) => {
     if (err instanceof AdminError) {
-      res.status(err.status).type('application/scim+json').json(errorBody(err.status, undefined, err.message));
+      sendScimError(res, err.status, undefined, err.message);
       return;
     }
     deps.log.error({ err }, 'admin request failed');
-    res.status(500).type('application/scim+json').json(errorBody(500, undefined, 'The server could not complete the request; it has been logged.'));
+    sendScimError(res, 500, undefined, 'The server could not complete the request; it has been logged.');
   });
   return r;
 }

@@ -4,16 +4,15 @@ import type { NextFunction, Request, RequestHandler, Response } from 'express';
 import { AuthError, KeySetUnavailableError } from './errors';
 import type { Principal } from './principal';
 import type { TokenVerifier } from './verify';
+import { sendScimError } from '../scim/errors';
 
 const REALM = 'Bearer realm="scimbridge"';
-const SCIM_ERROR = 'urn:ietf:params:scim:api:messages:2.0:Error';
 /** RFC 6750 §2.1 b64token. */
 const B64TOKEN = /^[A-Za-z0-9\-._~+/]+=*$/;
 
+/** Cache-Control: no-store comes with every response (security-headers.ts), refusals included. */
 function sendError(res: Response, status: number, detail: string, challenge?: string): void {
-  if (challenge) res.set('WWW-Authenticate', challenge);
-  res.set('Cache-Control', 'no-store').status(status).type('application/scim+json')
-    .json({ schemas: [SCIM_ERROR], status: String(status), detail });
+  sendScimError(res, status, undefined, detail, challenge ? { 'WWW-Authenticate': challenge } : undefined);
 }
 
 function reject(res: Response, err: AuthError, scope?: string): void {

@@ -1,7 +1,7 @@
 // Per-tenant request rate limit: a token bucket per tenant, in this process (each replica limits on its own).
 // Refusals are 429 SCIM errors with Retry-After in whole seconds.
 import type { NextFunction, Request, Response } from 'express';
-import { errorBody } from '../scim/errors';
+import { sendScimError } from '../scim/errors';
 
 interface Bucket {
   tokens: number;
@@ -45,7 +45,7 @@ export function rateLimit(limiter: TenantRateLimiter | undefined) {
     if (!limiter || tenant === undefined) return next();
     const r = limiter.take(tenant);
     if (r.ok) return next();
-    res.status(429).set('Retry-After', String(r.retryAfterSec)).type('application/scim+json')
-      .json(errorBody(429, undefined, `Too many requests for this tenant; retry after ${r.retryAfterSec} s`));
+    sendScimError(res, 429, undefined, `Too many requests for this tenant; retry after ${r.retryAfterSec} s`,
+      { 'Retry-After': String(r.retryAfterSec) });
   };
 }

@@ -1,6 +1,7 @@
 // SCIM Error bodies (RFC 7644 §3.12) and the mapping of every internal failure to one. Library and store
 // messages are never passed through for 5xx: the client gets a fixed sentence, the log gets the cause.
 import { STATUS_CODES, type Server } from 'node:http';
+import type { Response } from 'express';
 import type { Socket } from 'node:net';
 import SCIMMY from 'scimmy';
 import { StoreError } from '../store/errors';
@@ -30,6 +31,14 @@ export function errorBody(status: number, scimType: ScimType | undefined, detail
   if (scimType) body.scimType = scimType;
   if (detail) body.detail = detail;
   return body;
+}
+
+/** Answers a SCIM Error (status, scimType, detail), with any extra headers (a challenge, Retry-After) set first. */
+export function sendScimError(
+  res: Response, status: number, scimType: ScimType | undefined, detail: string, headers?: Record<string, string>,
+): void {
+  if (headers) res.set(headers);
+  res.status(status).type('application/scim+json').json(errorBody(status, scimType, detail));
 }
 
 export function badRequest(scimType: ScimType, detail: string): ScimHttpError {

@@ -9,7 +9,7 @@ import { operationOf } from '../store/audit';
 import type { Store } from '../store/types';
 import { DEFAULT_LIMITS, etagOf, parseEtagList, type ScimContext, type ScimLimits } from './context';
 import { scimmyRouters } from './declare';
-import { errorBody, toScimError } from './errors';
+import { sendScimError, toScimError } from './errors';
 import { streamGroup } from './group-stream';
 import { patchGroup } from './groups';
 import { pinQuery, requestBase, rewriteLocations, stableQuery } from './mount';
@@ -38,7 +38,7 @@ function searchAsList(req: Request, res: Response, next: NextFunction): void {
   if (req.method !== 'POST' || !m) return next();
   const body = req.body as Record<string, unknown> | undefined;
   if (!body || typeof body !== 'object' || Array.isArray(body)) {
-    res.status(400).type('application/scim+json').json(errorBody(400, 'invalidSyntax', 'A .search body must be a SearchRequest object'));
+    sendScimError(res, 400, 'invalidSyntax', 'A .search body must be a SearchRequest object');
     return;
   }
   const query: Record<string, string> = {};
@@ -49,8 +49,7 @@ function searchAsList(req: Request, res: Response, next: NextFunction): void {
     if (listable && Array.isArray(v) && v.every((x) => typeof x === 'string')) query[key] = v.join(',');
     else if (typeof v === 'string' || typeof v === 'number' || typeof v === 'boolean') query[key] = String(v);
     else {
-      res.status(400).type('application/scim+json').json(errorBody(400, 'invalidValue',
-        `"${key}" must be ${listable ? 'a string or an array of strings' : 'a string or a number'}`));
+      sendScimError(res, 400, 'invalidValue', `"${key}" must be ${listable ? 'a string or an array of strings' : 'a string or a number'}`);
       return;
     }
   }
