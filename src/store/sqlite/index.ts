@@ -43,6 +43,16 @@ function toGroup(r: GroupRow): GroupRecord {
   };
 }
 
+// Memberships are integer pairs (migration 005). USERS_NAMED takes a JSON array of ids and a tenant and yields the
+// users they name (alias u): ids become rids only under the tenant, so a member is always a user of the group's
+// tenant. CROSS JOIN fixes the join order: json_each first, then one index lookup per id (the planner would
+// otherwise scan users for every id).
+const USERS_NAMED = 'json_each(?) j CROSS JOIN users u WHERE u.tenant = ? AND u.id = j.value';
+/** Group rid, ids, tenant: inserts the named users not yet members, in rid order. */
+const ADD_MEMBERS = `INSERT OR IGNORE INTO group_members (group_rid, user_rid) SELECT ?, u.rid FROM ${USERS_NAMED} ORDER BY u.rid`;
+/** Answers the member id of each row a statement on group_members inserted or deleted. */
+const RETURNING_MEMBER_ID = 'RETURNING (SELECT id FROM users WHERE rid = user_rid)';
+
 /** Member lists up to this long are inserted naming each added row; longer ones are inserted in bulk first. */
 const NAMED_INSERT_MAX = 100;
 
@@ -189,32 +199,19 @@ export class SqliteStore implements Store {
       touchGroup: db.prepare<[string, string, string]>(
         'UPDATE groups SET version = version + 1, modified = ? WHERE tenant = ? AND id = ?'),
       deleteGroup: db.prepare<[string, string]>('DELETE FROM groups WHERE tenant = ? AND id = ?'),
-      // Set operations over a JSON array of ids: one statement each, cost follows the ids named, not the group.
-      // Memberships are integer pairs (migration 005); ids become rids by a join on users (tenant, id), so a
-      // member is always a user of the group's tenant. CROSS JOIN fixes the join order: json_each first, then one
-      // index lookup per id (the planner would otherwise scan users for every id).
+      // Set operations over a JSON array of ids (see USERS_NAMED): one statement each, cost follows the ids named.
       missingUsers: db.prepare<[string, string], string>(
         `SELECT j.value FROM json_each(?) j
          WHERE NOT EXISTS (SELECT 1 FROM users u WHERE u.tenant = ? AND u.id = j.value)`).pluck(),
-      addMembers: db.prepare<[number, string, string]>(
-        `INSERT OR IGNORE INTO group_members (group_rid, user_rid)
-         SELECT ?, u.rid FROM json_each(?) j CROSS JOIN users u WHERE u.tenant = ? AND u.id = j.value ORDER BY u.rid`),
-      addMembersReturning: db.prepare<[number, string, string], string>(
-        `INSERT OR IGNORE INTO group_members (group_rid, user_rid)
-         SELECT ?, u.rid FROM json_each(?) j CROSS JOIN users u WHERE u.tenant = ? AND u.id = j.value ORDER BY u.rid
-         RETURNING (SELECT id FROM users WHERE rid = user_rid)`).pluck(),
+      addMembers: db.prepare<[number, string, string]>(ADD_MEMBERS),
+      addMembersReturning: db.prepare<[number, string, string], string>(`${ADD_MEMBERS} ${RETURNING_MEMBER_ID}`).pluck(),
       dropUserMemberships: db.prepare<[number]>('DELETE FROM group_members WHERE user_rid = ?'),
       dropGroupMemberships: db.prepare<[number]>('DELETE FROM group_members WHERE group_rid = ?'),
       removeMembers: db.prepare<[number, string, string], string>(
-        `DELETE FROM group_members WHERE group_rid = ? AND user_rid IN
-           (SELECT u.rid FROM json_each(?) j CROSS JOIN users u WHERE u.tenant = ? AND u.id = j.value)
-         RETURNING (SELECT id FROM users WHERE rid = user_rid)`).pluck(),
-      removeAllMembers: db.prepare<[number], string>(
-        'DELETE FROM group_members WHERE group_rid = ? RETURNING (SELECT id FROM users WHERE rid = user_rid)').pluck(),
+        `DELETE FROM group_members WHERE group_rid = ? AND user_rid IN (SELECT u.rid FROM ${USERS_NAMED}) ${RETURNING_MEMBER_ID}`).pluck(),
+      removeAllMembers: db.prepare<[number], string>(`DELETE FROM group_members WHERE group_rid = ? ${RETURNING_MEMBER_ID}`).pluck(),
       removeMembersNotIn: db.prepare<[number, string, string], string>(
-        `DELETE FROM group_members WHERE group_rid = ? AND user_rid NOT IN
-           (SELECT u.rid FROM json_each(?) j CROSS JOIN users u WHERE u.tenant = ? AND u.id = j.value)
-         RETURNING (SELECT id FROM users WHERE rid = user_rid)`).pluck(),
+        `DELETE FROM group_members WHERE group_rid = ? AND user_rid NOT IN (SELECT u.rid FROM ${USERS_NAMED}) ${RETURNING_MEMBER_ID}`).pluck(),
       // Keyset pages in user_rid order: the cursor is the last rid, so a page costs its own size at any depth.
       membersPage: db.prepare<[string, string, number, number], { value: string; display: string | null; rid: number }>(
         `SELECT u.id AS value, COALESCE(u.display_name, u.user_name) AS display, m.user_rid AS rid
