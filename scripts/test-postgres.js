@@ -31,14 +31,15 @@ function listTests(dir) {
   // Test files that read the SQLite handle (gw.store.db) without marking those tests sqliteOnly
   // (test/helpers/postgres.ts) cannot pass on PostgreSQL; they are left out of this pass, by name, until marked.
   const root = path.join(__dirname, '..');
-  const unmarked = listTests(path.join(root, 'test', 'integration'))
-    .filter((f) => { const t = fs.readFileSync(f, 'utf8'); return t.includes('store.db') && !t.includes('sqliteOnly'); })
-    .map((f) => path.relative(root, f));
   // Files marked "one pass only" pick their database themselves (SQLite child processes, or both backends in one
-  // file): a second run would repeat them unchanged.
-  const once = listTests(path.join(root, 'test', 'integration'))
-    .filter((f) => fs.readFileSync(f, 'utf8').includes('one pass only'))
-    .map((f) => path.relative(root, f));
+  // file): a second run would repeat them unchanged. Each file is read once and left out for the first reason.
+  const once = [];
+  const unmarked = [];
+  for (const f of listTests(path.join(root, 'test', 'integration'))) {
+    const text = fs.readFileSync(f, 'utf8');
+    if (text.includes('one pass only')) once.push(path.relative(root, f));
+    else if (text.includes('store.db') && !text.includes('sqliteOnly')) unmarked.push(path.relative(root, f));
+  }
   process.stdout.write(`PostgreSQL pass: integration tests against ${shown}\n`);
   if (unmarked.length) process.stdout.write(`  left out (use gw.store.db without sqliteOnly): ${unmarked.join(', ')}\n`);
   if (once.length) process.stdout.write(`  left out (one pass only): ${once.join(', ')}\n`);

@@ -16,7 +16,7 @@ export interface GroupCommitHooks<C> {
   /** Called before each write runs, with the context it was queued with (the store's audit actor). */
   enter(context: C | undefined): void;
   leave(): void;
-  /** After a COMMIT, once its writes have been acknowledged. */
+  /** After each batch, once its writes have been answered (a lone write that failed committed nothing). */
   committed(): void;
 }
 
