@@ -108,10 +108,11 @@ export function program(): Command {
       });
     });
   deliveries.command('replay <target> [seq]')
-    .description('send dead letters again: one, or all of the target\'s')
-    .action(async (target: string, seq?: string) => {
+    .description('send deliveries again: one (dead, done or skipped), or all of the target\'s dead letters (or skips)')
+    .option('--skipped', 'without a seq: replay every skipped delivery instead of the dead letters')
+    .action(async (target: string, seq: string | undefined, opts: { skipped?: boolean }) => {
       await withStore(async (store) => {
-        const n = await store.egress.replay(target, seq !== undefined ? [Number(seq)] : undefined);
+        const n = await store.egress.replay(target, seq !== undefined ? [Number(seq)] : undefined, opts.skipped ? 'skipped' : 'dead');
         process.stdout.write(`replayed ${n}\n`);
       });
     });
@@ -153,7 +154,7 @@ export function program(): Command {
       const log = createLogger(cfg.logLevel);
       const targets = loadTargets(cfg);
       if (!targets.length) throw new Error('no delivery targets: set TARGETS_FILE');
-      const rt = await openRuntime(cfg, log);
+      const rt = await openRuntime(cfg, log, { targets });
       const worker = startWorker(cfg, rt, log, targets)!;
       // The worker's timers are unref'd (they must not hold a server open); here nothing else would keep the
       // process alive, so it would exit as soon as the first pass ended.

@@ -40,7 +40,7 @@ const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, Math.max(0,
 export async function start(config: Config): Promise<RunningGateway> {
   const log = createLogger(config.logLevel);
   const targets = loadTargets(config);
-  const rt = await openRuntime(config, log);
+  const rt = await openRuntime(config, log, { targets });
   if (rt.migrated.length) log.info({ migrations: rt.migrated }, 'database migrated');
   const metrics = new GatewayMetrics();
   metrics.watchBacklog(rt.store, targets.map((t) => t.name));

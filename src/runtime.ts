@@ -5,7 +5,7 @@ import { createVerifier, type TokenVerifier } from './auth/verify';
 import type { Config, JwtConfig } from './config';
 import { createWorker, type DeliveryWorker } from './egress';
 import type { EgressMetrics } from './egress/metrics';
-import { loadTargetsFile, type TargetConfig } from './egress/targets';
+import { groupLinkRules, loadTargetsFile, type TargetConfig } from './egress/targets';
 import { PostgresStore } from './store/postgres';
 import { SqliteStore } from './store/sqlite';
 import type { Store } from './store/types';
@@ -39,9 +39,18 @@ export function openStore(config: Config, log?: Logger): Store {
   return new SqliteStore(db);
 }
 
-export async function openRuntime(config: Config, log: Logger, opts: { migrate?: boolean } = {}): Promise<Runtime> {
+/**
+ * Opens the store (migrated unless `migrate: false`). With `targets`, their configured group links are handed to the
+ * store, which resolves them at every commit, and existing groups they match are linked now: a process that commits
+ * SCIM changes must be given the targets even when its delivery worker runs elsewhere.
+ */
+export async function openRuntime(config: Config, log: Logger, opts: { migrate?: boolean; targets?: TargetConfig[] } = {}): Promise<Runtime> {
   const store = openStore(config, log);
   const migrated = opts.migrate === false ? [] : await store.migrate();
+  if (opts.targets?.length) {
+    const linked = await store.applyGroupLinkRules(groupLinkRules(opts.targets));
+    if (linked) log.info({ linked }, 'existing groups linked by the targets file');
+  }
   const jwt = await resolveKeySource(config.jwt, {
     // The generated-secret file sits beside a SQLite database; with PostgreSQL there is no such place.
     sqliteFile: config.database.kind === 'sqlite' ? config.database.file : undefined, logger: log,

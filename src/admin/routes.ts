@@ -91,9 +91,12 @@ export function adminRouter(deps: AdminDeps): Router {
     return { ...describe(t), health: await deps.store.egress.stats(t.name) };
   }));
 
+  // All dead letters of the target, or with ?state=skipped (or {"state": "skipped"}) all its skipped deliveries.
   r.post('/targets/:target/replay', wrap(async (req, res) => {
     const t = visibleTarget(deps, res, String(req.params.target));
-    return { replayed: await deps.store.egress.replay(t.name) };
+    const asked = (req.query as Record<string, unknown>).state ?? (req.body as { state?: unknown } | undefined)?.state ?? 'dead';
+    if (asked !== 'dead' && asked !== 'skipped') throw new AdminError(400, 'state must be dead or skipped');
+    return { replayed: await deps.store.egress.replay(t.name, undefined, asked) };
   }));
 
   r.get('/deliveries', wrap(async (req, res) => {

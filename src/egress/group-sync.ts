@@ -3,7 +3,9 @@
 // Each product supplies only its calls (GroupApi). Calls are safe to repeat: delivery is at-least-once.
 import type { LinkRow } from '../store/egress-types';
 import type { DeliveryContext } from './connector';
-import { coalesce, type GroupAttributes, type GroupChangeSet } from './plan';
+import { linksFor } from '../store/link-rules';
+import { coalesce, committedAttributes, groupIdOf, type GroupAttributes } from './plan';
+import { groupLinkRules } from './targets';
 import { skip } from './errors';
 
 export interface GroupApi {
@@ -28,21 +30,26 @@ export function lookupEmail(user: { userName: string; resource: Record<string, u
   return /^[^@\s]+@[^@\s]+$/.test(user.userName) ? user.userName : undefined;
 }
 
-async function groupLink(ctx: DeliveryContext, set: GroupChangeSet): Promise<LinkRow | undefined> {
+/**
+ * The group's link to this target. The store resolves configured mappings when a change commits and stores the link
+ * (link-rules.ts), so this is normally the stored link. Events committed by a process that did not have the mapping
+ * yet are matched here against the attributes they carry as committed, never against the group as it is now: a
+ * group created as "Sales" and renamed before its first delivery is still the group the operator meant.
+ */
+async function groupLink(ctx: DeliveryContext): Promise<LinkRow | undefined> {
   const { target } = ctx;
-  const stored = await ctx.store.egress.getLink(target.name, 'group', set.groupId);
+  const stored = await ctx.store.egress.getLink(target.name, 'group', groupIdOf(ctx.batch.aggregate));
   if (stored) return stored;
-  // Configured mapping: match on id, externalId or displayName as they are now (or were, if just deleted).
-  const current = set.deleted ?? set.attributes ?? (await currentAttributes(ctx, set.groupId));
-  if (!current) return undefined;
-  const hit = target.groups.find((g) =>
-    (g.match.id !== undefined && g.match.id === current.id) ||
-    (g.match.externalId !== undefined && g.match.externalId === current.externalId) ||
-    (g.match.displayName !== undefined && g.match.displayName === current.displayName));
-  if (!hit) return undefined;
-  const link = { target: target.name, kind: 'group' as const, scimId: set.groupId, tenant: ctx.batch.tenant, remoteId: hit.remoteId, source: 'config' as const };
-  await ctx.store.egress.setLink(link);
-  return { ...link, created: new Date().toISOString() };
+  const rules = groupLinkRules([target]);
+  for (const e of ctx.batch.events) {
+    const attrs = committedAttributes(e);
+    const hit = attrs && linksFor(rules, ctx.batch.tenant, attrs)[0];
+    if (!hit) continue;
+    const link = { target: target.name, kind: 'group' as const, scimId: attrs.id, tenant: ctx.batch.tenant, remoteId: hit.remoteId, source: 'config' as const };
+    await ctx.store.egress.setLink(link);
+    return { ...link, created: new Date().toISOString() };
+  }
+  return undefined;
 }
 
 async function currentAttributes(ctx: DeliveryContext, groupId: string): Promise<GroupAttributes | undefined> {
@@ -81,7 +88,7 @@ async function remoteUsers(ctx: DeliveryContext, api: GroupApi, userIds: string[
 
 export async function deliverGroupBatch(ctx: DeliveryContext, api: GroupApi): Promise<void> {
   const set = coalesce(ctx.batch.aggregate, ctx.batch.events);
-  let link = await groupLink(ctx, set);
+  let link = await groupLink(ctx);
 
   if (set.deleted) {
     if (!link) throw skip('the group is not linked to this target');

@@ -30,6 +30,11 @@ export function groupIdOf(aggregate: string): string {
   return aggregate.startsWith('group:') ? aggregate.slice('group:'.length) : aggregate;
 }
 
+/** The group's attributes an event carries as committed (created, updated, deleted), if any. */
+export function committedAttributes(e: QueuedEvent): GroupAttributes | undefined {
+  return e.type === 'group.created' || e.type === 'group.updated' || e.type === 'group.deleted' ? attrs(e.payload) : undefined;
+}
+
 function attrs(payload: Record<string, unknown>): GroupAttributes | undefined {
   const g = (payload.group ?? payload) as Record<string, unknown>;
   if (typeof g.id !== 'string') return undefined;

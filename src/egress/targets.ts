@@ -2,6 +2,7 @@
 import { readFileSync } from 'node:fs';
 import { z } from 'zod';
 import { ConfigError } from '../config';
+import type { GroupLinkRule } from '../store/link-rules';
 import { DEFAULT_SCHEDULE, parseSchedule } from './retry';
 
 export const TARGET_KINDS = ['selfcommunity', 'timeslot', 'konstantly', 'scim', 'webhook'] as const;
@@ -48,6 +49,11 @@ export type GroupMapping = z.infer<typeof groupMapping>;
 export interface TargetConfig extends Omit<z.infer<typeof targetSchema>, 'retrySchedule'> {
   /** Delays in ms, one per retry. */
   retrySchedule: number[];
+}
+
+/** Every target's configured group mappings, in file order, for the store to resolve at commit (link-rules.ts). */
+export function groupLinkRules(targets: readonly TargetConfig[]): GroupLinkRule[] {
+  return targets.flatMap((t) => t.groups.map((g) => ({ target: t.name, tenant: t.tenant, match: g.match, remoteId: g.remoteId })));
 }
 
 function fieldPath(path: PropertyKey[]): string {

@@ -3,6 +3,8 @@
 import type { EventType } from './events';
 
 export type DeliveryState = 'pending' | 'in_flight' | 'done' | 'skipped' | 'dead';
+/** What a replay of all of a target's deliveries can take back to pending. */
+export type ReplayableState = 'dead' | 'skipped';
 export type AttemptOutcome = 'success' | 'retry' | 'permanent' | 'skip';
 
 export interface QueuedEvent {
@@ -121,8 +123,12 @@ export interface EgressStore {
 
   listDeliveries(q: DeliveryQuery): Promise<DeliveryRow[]>;
   getDelivery(target: string, seq: number): Promise<{ delivery: DeliveryRow; payload: Record<string, unknown>; attempts: AttemptRow[] } | undefined>;
-  /** Dead deliveries back to pending (all of the target's, or the given seqs); returns how many. */
-  replay(target: string, seqs?: number[]): Promise<number>;
+  /**
+   * Deliveries back to pending with a fresh retry count; returns how many. Given seqs: those of them that are dead,
+   * done or skipped. Otherwise every one of the target's in `state`: dead letters (the default), or skips (events
+   * skipped for a reason that may have gone away since, e.g. a group linked after its events were skipped).
+   */
+  replay(target: string, seqs?: number[], state?: ReplayableState): Promise<number>;
   stats(target: string): Promise<TargetStats>;
   /** Open deliveries across all targets (metrics). */
   openCount(): Promise<number>;

@@ -2,6 +2,7 @@
 import type { AuditActor, AuditQuery, AuditRecord } from './audit';
 import type { EgressStore } from './egress-types';
 import type { Filter } from './filter';
+import type { GroupLinkRule } from './link-rules';
 
 export type Json = Record<string, unknown>;
 
@@ -113,6 +114,12 @@ export interface Store {
   pendingMigrations(): Promise<string[]>;
   ping(): Promise<void>;
   close(): Promise<void>;
+  /**
+   * The configured group links of the delivery targets (link-rules.ts). From now on every group write resolves them
+   * in its own transaction; existing groups they match are linked now. Only groups with no link to a rule's target
+   * yet are linked. Returns how many links this call made.
+   */
+  applyGroupLinkRules(rules: readonly GroupLinkRule[]): Promise<number>;
 
   createUser(tenant: string, input: UserInput, opts?: WriteOptions): Promise<UserRecord>;
   getUser(tenant: string, id: string): Promise<UserRecord | undefined>;

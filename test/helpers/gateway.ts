@@ -18,7 +18,7 @@ import type { Logger } from 'pino';
 import { PostgresStore } from '../../src/store/postgres';
 import { createTestDatabase, dropTestDatabase, onPostgres, testDatabaseUrl } from './postgres';
 import { createWorker, type DeliveryWorker } from '../../src/egress';
-import { parseTargets } from '../../src/egress/targets';
+import { groupLinkRules, parseTargets } from '../../src/egress/targets';
 import type { WorkerOptions } from '../../src/egress/worker';
 
 export const TEST_SECRET = 'test-secret-test-secret-test-secret-0123456789';
@@ -88,6 +88,8 @@ export async function startGateway(opts: GatewayOptions = {}): Promise<TestGatew
   const metrics = new GatewayMetrics({ defaultMetrics: false });
   metrics.watchBacklog(store, []);
   const targets = opts.targets ? parseTargets(opts.targets, process.env, ['100ms', '200ms', '300ms']) : [];
+  // As openRuntime does for the gateway: configured group links resolved at commit, existing groups linked now.
+  if (targets.length) await store.applyGroupLinkRules(groupLinkRules(targets));
   const app = buildApp({
     targets,
     store, verifier: createVerifier(jwt, (jti) => store.isRevoked(jti)), log,

@@ -1,6 +1,8 @@
 // PostgreSQL for tests: TEST_DATABASE=postgres runs the integration tests against fresh databases on the server at
 // TEST_PG_URL (default postgres://postgres@127.0.0.1:5432/postgres, trust auth).
+import { spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
+import path from 'node:path';
 import { Client } from 'pg';
 
 export const onPostgres = process.env.TEST_DATABASE === 'postgres';
@@ -45,5 +47,34 @@ export async function postgresReachable(): Promise<boolean> {
     return true;
   } catch {
     return false;
+  }
+}
+
+let reachableNow: boolean | undefined;
+
+/** postgresReachable, answered synchronously (once per test file) so that tests can be declared skipped. */
+export function postgresReachableSync(): boolean {
+  if (reachableNow === undefined) {
+    const probe = `const { Client } = require('pg');
+      const c = new Client({ connectionString: process.argv[1], connectionTimeoutMillis: 3000 });
+      c.connect().then(() => c.query('SELECT 1')).then(() => process.exit(0), () => process.exit(1));`;
+    reachableNow = spawnSync(process.execPath, ['-e', probe, adminUrl], { cwd: path.join(__dirname, '../..'), timeout: 10_000 }).status === 0;
+  }
+  return reachableNow;
+}
+
+/**
+ * A test that needs the PostgreSQL server. Without one it is jest's visible skip, except under CI=true, where this
+ * machine kind always runs PostgreSQL: there its absence fails the test instead of passing unnoticed.
+ */
+export function postgresTest(name: string, fn: () => Promise<void>, timeout?: number): void {
+  if (postgresReachableSync()) {
+    test(name, fn, timeout);
+  } else if (process.env.CI === 'true') {
+    test(name, () => {
+      throw new Error(`PostgreSQL is required under CI=true and no server answers at ${new URL(adminUrl).host} (TEST_PG_URL)`);
+    });
+  } else {
+    test.skip(`${name} [skipped: no PostgreSQL at ${new URL(adminUrl).host}; set TEST_PG_URL]`, fn);
   }
 }

@@ -30,7 +30,7 @@
 import type { Pool, PoolClient } from 'pg';
 import type {
   AttemptRecord, AttemptRow, ClaimedBatch, DeliveryQuery, DeliveryRow, DeliveryState, EgressStore, LinkKind,
-  LinkRow, SettleInfo, TargetStats,
+  LinkRow, ReplayableState, SettleInfo, TargetStats,
 } from '../egress-types';
 import { clip, toDelivery, toLink, type DRow, type LRow } from '../egress-rows';
 import type { EventType } from '../events';
@@ -271,7 +271,7 @@ export class PostgresEgressStore implements EgressStore {
     });
   }
 
-  async replay(target: string, seqs?: number[]): Promise<number> {
+  async replay(target: string, seqs?: number[], state: ReplayableState = 'dead'): Promise<number> {
     const now = Date.now();
     const stamp = new Date(now).toISOString();
     const r = await this.read((p) => seqs
@@ -279,8 +279,8 @@ export class PostgresEgressStore implements EgressStore {
         `UPDATE deliveries SET state = 'pending', attempts = 0, next_at = $1, updated = $2
          WHERE target = $3 AND seq = ANY($4::bigint[]) AND state IN ('dead', 'done', 'skipped')`, [now, stamp, target, seqs])
       : p.query(
-        `UPDATE deliveries SET state = 'pending', attempts = 0, next_at = $1, updated = $2 WHERE target = $3 AND state = 'dead'`,
-        [now, stamp, target]));
+        `UPDATE deliveries SET state = 'pending', attempts = 0, next_at = $1, updated = $2 WHERE target = $3 AND state = $4`,
+        [now, stamp, target, state]));
     return r.rowCount ?? 0;
   }
 

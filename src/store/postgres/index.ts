@@ -14,6 +14,7 @@ import type {
 import { PostgresEgressStore } from './egress';
 import { filterToSql, orderBy, Params } from './filter-sql';
 import { uniqueSorted } from '../member-ids';
+import { linksFor, matchColumn, type GroupLinkRule, type LinkableGroup } from '../link-rules';
 import { ADD_MEMBERS_SQL, GROUP_COLUMNS, memberChangeSql } from './member-statement';
 import { migratePostgres, pendingPostgresMigrations } from './migrate';
 import { createPool, mapError, prepared, sqlState } from './pool';
@@ -161,6 +162,42 @@ export class PostgresStore implements Store {
     if (this.closed) return;
     this.closed = true;
     await this.pool.end();
+  }
+
+  // ---- configured links -----------------------------------------------------------------------------------
+
+  private linkRules: readonly GroupLinkRule[] = [];
+
+  async applyGroupLinkRules(rules: readonly GroupLinkRule[]): Promise<number> {
+    this.linkRules = rules;
+    const stamp = now();
+    return this.tx(async (t) => {
+      let n = 0;
+      for (const r of rules) {
+        const { column, value } = matchColumn(r);
+        // display_name through its lower-case index, then exactly (a rule's displayName is case-sensitive).
+        const where = column === 'display_name' ? 'display_name_lc = $6 AND display_name = $5' : `${column} = $5`;
+        const params = [r.target, r.tenant, r.remoteId, stamp, value, ...(column === 'display_name' ? [value.toLowerCase()] : [])];
+        const res = await t.c.query(
+          `INSERT INTO links (target, kind, scim_id, tenant, remote_id, source, created)
+           SELECT $1, 'group', g.id, g.tenant, $3, 'config', $4 FROM groups g WHERE g.tenant = $2 AND ${where}
+           ON CONFLICT DO NOTHING`, params);
+        n += res.rowCount ?? 0;
+      }
+      return n;
+    });
+  }
+
+  /** Inside a group write: the configured links the group's committed attributes give it (a stored link wins). */
+  private async linkByRules(t: Tx, tenant: string, g: LinkableGroup, stamp: string): Promise<void> {
+    if (!this.linkRules.length) return;
+    const links = linksFor(this.linkRules, tenant, g);
+    if (!links.length) return;
+    await t.c.query(
+      `INSERT INTO links (target, kind, scim_id, tenant, remote_id, source, created)
+       SELECT l.target, 'group', $2, $1, l.remote_id, 'config', $3 FROM unnest($4::text[], $5::text[]) AS l(target, remote_id)
+       ON CONFLICT DO NOTHING`,
+      [tenant, g.id, stamp, links.map((l) => l.target), links.map((l) => l.remoteId)]);
   }
 
   // ---- events ---------------------------------------------------------------------------------------------
@@ -423,6 +460,7 @@ export class PostgresStore implements Store {
           [tenant, id, ...this.groupValues(input), stamp],
         );
         const added = await this.addMembers(t, tenant, id, memberIds, stamp);
+        await this.linkByRules(t, tenant, { id, displayName: input.displayName, externalId: input.externalId }, stamp);
         await this.emit(t, tenant, [
           { type: 'group.created', aggregate: `group:${id}`, payload: { group: groupSummary(id, input) } },
           ...memberEvents(id, added, []),
@@ -481,6 +519,7 @@ export class PostgresStore implements Store {
              version = version + 1, modified = $7 WHERE tenant = $1 AND id = $2 RETURNING ${GROUP_COLS}`,
             [tenant, id, ...this.groupValues(change.attributes), stamp],
           )).rows[0];
+          await this.linkByRules(t, tenant, { id, displayName: change.attributes.displayName, externalId: change.attributes.externalId }, stamp);
           const updated = groupUpdatedEvent(id, toGroup(before), change.attributes);
           if (updated) events.push(updated);
         }

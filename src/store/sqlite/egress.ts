@@ -2,7 +2,7 @@
 import type Database from 'better-sqlite3';
 import type {
   AttemptRecord, AttemptRow, ClaimedBatch, DeliveryQuery, DeliveryRow, DeliveryState, EgressStore, LinkKind,
-  LinkRow, SettleInfo, TargetStats,
+  LinkRow, ReplayableState, SettleInfo, TargetStats,
 } from '../egress-types';
 import { clip, toDelivery, toLink, type DRow, type LRow } from '../egress-rows';
 import type { EventType } from '../events';
@@ -64,8 +64,8 @@ export class SqliteEgressStore implements EgressStore {
         last_seq: number; at: string; request: string | null; status: number | null; latency_ms: number | null;
         outcome: AttemptRecord['outcome']; error: string | null }>(
         'SELECT * FROM delivery_attempts WHERE target = ? AND first_seq <= ? AND last_seq >= ? ORDER BY id'),
-      replayAll: db.prepare<[number, string, string]>(
-        `UPDATE deliveries SET state = 'pending', attempts = 0, next_at = ?, updated = ? WHERE target = ? AND state = 'dead'`),
+      replayAll: db.prepare<[number, string, string, ReplayableState]>(
+        `UPDATE deliveries SET state = 'pending', attempts = 0, next_at = ?, updated = ? WHERE target = ? AND state = ?`),
       replayOne: db.prepare<[number, string, string, number]>(
         `UPDATE deliveries SET state = 'pending', attempts = 0, next_at = ?, updated = ?
          WHERE target = ? AND seq = ? AND state IN ('dead', 'done', 'skipped')`),
@@ -204,11 +204,11 @@ export class SqliteEgressStore implements EgressStore {
     return { delivery: toDelivery(r), payload: JSON.parse(r.payload) as Record<string, unknown>, attempts };
   }
 
-  async replay(target: string, seqs?: number[]): Promise<number> {
+  async replay(target: string, seqs?: number[], state: ReplayableState = 'dead'): Promise<number> {
     const now = Date.now();
     const stamp = new Date(now).toISOString();
     return this.write(() => {
-      if (!seqs) return this.s.replayAll.run(now, stamp, target).changes;
+      if (!seqs) return this.s.replayAll.run(now, stamp, target, state).changes;
       let n = 0;
       for (const seq of seqs) n += this.s.replayOne.run(now, stamp, target, seq).changes;
       return n;

@@ -13,6 +13,7 @@ import type {
   UserInput, UserRecord, WriteOptions,
 } from '../types';
 import { uniqueSorted } from '../member-ids';
+import { linksFor, matchColumn, type GroupLinkRule, type LinkableGroup } from '../link-rules';
 import { filterToSql, orderBy } from './filter-sql';
 import { BackgroundCheckpointer } from './checkpointer';
 import { GroupCommit } from './group-commit';
@@ -219,6 +220,10 @@ export class SqliteStore implements Store {
          WHERE m.group_rid = (SELECT rid FROM groups WHERE tenant = ? AND id = ?) AND m.user_rid > ? AND u.rid = m.user_rid
          ORDER BY m.user_rid LIMIT ?`),
 
+      // A configured link, unless the target already has one for the group (a stored link always wins).
+      insertRuleLink: db.prepare<[string, string, string, string, string]>(
+        `INSERT OR IGNORE INTO links (target, kind, scim_id, tenant, remote_id, source, created)
+         VALUES (?, 'group', ?, ?, ?, 'config', ?)`),
       insertEvent: db.prepare<[string, string, string, string, string]>(
         'INSERT INTO outbox (tenant, aggregate, type, payload, created) VALUES (?, ?, ?, ?, ?)'),
       insertAudit: db.prepare(`INSERT INTO audit_log (at, tenant, subject, jti, mount, operation, resource_type, resource_id,
@@ -248,6 +253,34 @@ export class SqliteStore implements Store {
   async close(): Promise<void> {
     await this.checkpointer?.close();
     if (this.db.open) this.db.close();
+  }
+
+  // ---- configured links -----------------------------------------------------------------------------------
+
+  private linkRules: readonly GroupLinkRule[] = [];
+
+  async applyGroupLinkRules(rules: readonly GroupLinkRule[]): Promise<number> {
+    this.linkRules = rules;
+    const stamp = now();
+    return this.write(() => {
+      let n = 0;
+      for (const r of rules) {
+        const { column, value } = matchColumn(r);
+        // display_name through its lower-case index, then exactly (a rule's displayName is case-sensitive).
+        const where = column === 'display_name' ? 'display_name_lc = ? AND display_name = ?' : `${column} = ?`;
+        const params = column === 'display_name' ? [value.toLowerCase(), value] : [value];
+        const ids = this.db.prepare<unknown[], string>(`SELECT id FROM groups WHERE tenant = ? AND ${where} ORDER BY rid`).pluck()
+          .all(r.tenant, ...params);
+        for (const id of ids) n += this.s.insertRuleLink.run(r.target, id, r.tenant, r.remoteId, stamp).changes;
+      }
+      return n;
+    });
+  }
+
+  /** Inside a group write: the configured links the group's committed attributes give it. */
+  private linkByRules(tenant: string, g: LinkableGroup, stamp: string): void {
+    if (!this.linkRules.length) return;
+    for (const l of linksFor(this.linkRules, tenant, g)) this.s.insertRuleLink.run(l.target, g.id, tenant, l.remoteId, stamp);
   }
 
   // ---- events ---------------------------------------------------------------------------------------------
@@ -452,6 +485,7 @@ export class SqliteStore implements Store {
     return this.write(() => {
       const { lastInsertRowid } = this.s.insertGroup.run(this.groupParams(tenant, id, input, stamp));
       const added = this.addMembers(tenant, Number(lastInsertRowid), memberIds);
+      this.linkByRules(tenant, { id, displayName: input.displayName, externalId: input.externalId }, stamp);
       this.emit(tenant, [
         { type: 'group.created', aggregate: `group:${id}`, payload: { group: groupSummary(id, input) } },
         ...memberEvents(id, added, []),
@@ -485,6 +519,7 @@ export class SqliteStore implements Store {
       const events: ChangeEvent[] = [];
       if (change.attributes) {
         this.s.updateGroup.run(this.groupParams(tenant, id, change.attributes, stamp));
+        this.linkByRules(tenant, { id, displayName: change.attributes.displayName, externalId: change.attributes.externalId }, stamp);
         const updated = groupUpdatedEvent(id, toGroup(before), change.attributes);
         if (updated) events.push(updated);
       }
