@@ -141,15 +141,18 @@ async function main() {
     const postgres = await require('./postgres').main();
     process.stderr.write('measuring egress…\n');
     const egress = await require('./egress').main();
+    process.stderr.write('measuring deprovisioning…\n');
+    const deprovision = await require('./deprovision').main();
     const result = {
       date: new Date().toISOString(), machine: `${os.cpus().length} × ${os.cpus()[0]?.model ?? 'cpu'}, ${Math.round(os.totalmem() / 2 ** 30)} GiB`,
       command: QUICK ? 'BENCH_QUICK=1 npm run bench' : 'npm run bench', sizes: { BIG, SMALL, LAT_ITER, BULK_ADD, CANNON_SECONDS, CONNECTIONS },
       modes, postgres: postgres.results ?? { skipped: postgres.skipped },
       egress: { deliveries: egress.deliveries, renames: egress.renames },
+      deprovision: { users: deprovision.users, burstMs: deprovision.burstMs, emptyMs: deprovision.emptyMs, calls: deprovision.calls },
     };
     mkdirSync(path.join(__dirname, 'results'), { recursive: true });
     const pgPart = postgres.markdown || `PostgreSQL: skipped (${postgres.skipped}).\n`;
-    const md = `${markdown(result)}\n${pgPart}\n${egress.markdown}`;
+    const md = `${markdown(result)}\n${pgPart}\n${egress.markdown}\n${deprovision.markdown}`;
     const name = QUICK ? 'quick' : 'latest';
     writeFileSync(path.join(__dirname, 'results', `${name}.json`), JSON.stringify(result, null, 2));
     writeFileSync(path.join(__dirname, 'results', `${name}.md`), md);

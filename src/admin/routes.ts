@@ -61,10 +61,26 @@ function intParam(v: unknown, name: string, fallback: number, max = Number.MAX_S
   return Math.min(Number(v), max);
 }
 
+/** Most withheld memberships one answer lists. */
+const WITHHELD_MAX = 1000;
+
+/**
+ * Memberships of inactive users in the target's linked groups: SCIM members the target does not have, because the
+ * target withdraws a deactivated user's access (`deactivated: "remove"`). None for a target that keeps them.
+ */
+async function withheld(deps: AdminDeps, t: TargetConfig): Promise<{ groupId: string; userId: string; reason: 'user inactive' }[]> {
+  if (t.deactivated !== 'remove' || t.kind === 'webhook') return [];
+  const groupIds = (await deps.store.egress.listLinks(t.name, 'group')).filter((l) => l.tenant === t.tenant).map((l) => l.scimId);
+  if (!groupIds.length) return [];
+  const rows = await deps.store.inactiveMemberships(t.tenant, { groupIds, limit: WITHHELD_MAX });
+  return rows.map((r) => ({ ...r, reason: 'user inactive' as const }));
+}
+
 /** Target as shown: never its credential. */
 function describe(t: TargetConfig) {
   return {
     name: t.name, kind: t.kind, tenant: t.tenant, baseUrl: t.baseUrl, enabled: t.enabled, createGroups: t.createGroups,
+    deactivated: t.deactivated,
     groups: t.groups, timeoutMs: t.timeoutMs, retryScheduleMs: t.retrySchedule,
   };
 }
@@ -153,7 +169,8 @@ export function adminRouter(deps: AdminDeps): Router {
     const t = visibleTarget(deps, res, String(req.params.target));
     const kind = req.query.kind as LinkKind | undefined;
     if (kind !== undefined && !KINDS.includes(kind)) throw new AdminError(400, 'kind must be group or user');
-    return { links: await deps.store.egress.listLinks(t.name, kind) };
+    const links = await deps.store.egress.listLinks(t.name, kind);
+    return { links, withheld: await withheld(deps, t) };
   }));
 
   r.put('/links/:target/:kind/:scimId', wrap(async (req, res) => {

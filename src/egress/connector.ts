@@ -17,6 +17,8 @@ export interface DeliveryContext {
   noteSkip(reason: string): void;
   /** Marks events done before the batch ends (webhooks deliver one event at a time). */
   completed(seqs: number[]): void;
+  /** Counts users whose access this batch withdrew because they were deactivated (reported once the batch succeeds). */
+  noteDeprovisioned(users: number): void;
 }
 
 export interface Connector {
@@ -31,6 +33,15 @@ export const GROUP_EVENTS: readonly EventType[] = [
   'group.created', 'group.updated', 'group.deleted', 'group.members_added', 'group.members_removed',
 ];
 
+/** A user's deactivation and reactivation, in each of its groups' streams (deprovisioning at group targets). */
+export const ACCESS_EVENTS: readonly EventType[] = ['group.members_deactivated', 'group.members_reactivated'];
+
+/** What a group target takes in: group changes, plus access changes unless it keeps deactivated users' memberships. */
+export function groupTargetEvents(target: TargetConfig): readonly EventType[] {
+  return target.deactivated === 'remove' ? [...GROUP_EVENTS, ...ACCESS_EVENTS] : GROUP_EVENTS;
+}
+
+/** What a webhook receives: every SCIM change as it happened (access events are derived from user.deactivated). */
 export const ALL_EVENTS: readonly EventType[] = [
   ...GROUP_EVENTS, 'user.created', 'user.updated', 'user.deactivated', 'user.deleted',
 ];

@@ -59,8 +59,12 @@ async function currentAttributes(ctx: DeliveryContext, groupId: string): Promise
   return { id: g.id, displayName: g.displayName, externalId: g.externalId, description };
 }
 
-/** Maps SCIM user ids to the target's ids: stored links first, then the target's e-mail lookup (remembered). */
-async function remoteUsers(ctx: DeliveryContext, api: GroupApi, userIds: string[], forRemoval: boolean): Promise<string[]> {
+/**
+ * Maps SCIM user ids to the target's ids: stored links first, then the target's e-mail lookup (remembered). A user
+ * the target cannot be asked about, or does not have, is left out: a recorded skip when it was to be added (or its
+ * access withdrawn: `skipUnknown`), silently for an ordinary removal.
+ */
+async function remoteUsers(ctx: DeliveryContext, api: GroupApi, userIds: string[], skipUnknown: (id: string) => boolean): Promise<string[]> {
   const out: string[] = [];
   for (const userId of userIds) {
     const link = await ctx.store.egress.getLink(ctx.target.name, 'user', userId);
@@ -71,13 +75,13 @@ async function remoteUsers(ctx: DeliveryContext, api: GroupApi, userIds: string[
     const user = await ctx.store.getUser(ctx.batch.tenant, userId);
     const email = user ? lookupEmail(user) : undefined;
     if (!email) {
-      if (!forRemoval) ctx.noteSkip(`user ${userId} has no e-mail address to find it at the target`);
+      if (skipUnknown(userId)) ctx.noteSkip(`user ${userId} has no e-mail address to find it at the target`);
       continue;
     }
     const remoteId = await api.findUser(ctx, email);
     if (remoteId === undefined) {
       // Not an error of the event: the user may be provisioned at the target later; replaying retries it.
-      if (!forRemoval) ctx.noteSkip(`user ${userId} was not found at the target`);
+      if (skipUnknown(userId)) ctx.noteSkip(`user ${userId} was not found at the target`);
       continue;
     }
     await ctx.store.egress.setLink({ target: ctx.target.name, kind: 'user', scimId: userId, tenant: ctx.batch.tenant, remoteId, source: 'lookup' });
@@ -86,8 +90,17 @@ async function remoteUsers(ctx: DeliveryContext, api: GroupApi, userIds: string[
   return out;
 }
 
+const always = () => true;
+
+/** With deprovisioning, inactive users get no target membership: the ids of active users only. */
+async function activeOnly(ctx: DeliveryContext, ids: string[]): Promise<string[]> {
+  if (ctx.target.deactivated !== 'remove' || !ids.length) return ids;
+  const inactive = new Set(await ctx.store.inactiveUsers(ctx.batch.tenant, ids));
+  return inactive.size ? ids.filter((id) => !inactive.has(id)) : ids;
+}
+
 export async function deliverGroupBatch(ctx: DeliveryContext, api: GroupApi): Promise<void> {
-  const set = coalesce(ctx.batch.aggregate, ctx.batch.events);
+  const set = coalesce(ctx.batch.aggregate, ctx.batch.events, { deprovision: ctx.target.deactivated === 'remove' });
   let link = await groupLink(ctx);
 
   if (set.deleted) {
@@ -113,17 +126,25 @@ export async function deliverGroupBatch(ctx: DeliveryContext, api: GroupApi): Pr
     if (attrs) await api.updateGroup(ctx, link.remoteId, attrs, set.changed);
   }
 
+  // The target's membership is the SCIM membership without inactive users (the state as of delivery: every later
+  // change of a user's `active` queues its own event for this group).
   if (api.setMembers && (set.add.length || set.remove.length)) {
-    const members = await ctx.store.listMembers(ctx.batch.tenant, set.groupId);
-    await api.setMembers(ctx, link.remoteId, await remoteUsers(ctx, api, members.map((m) => m.value), false));
+    const members = await activeOnly(ctx, (await ctx.store.listMembers(ctx.batch.tenant, set.groupId)).map((m) => m.value));
+    await api.setMembers(ctx, link.remoteId, await remoteUsers(ctx, api, members, always));
+    if (set.withdrawn.length) ctx.noteDeprovisioned(set.withdrawn.length);
     return;
   }
-  if (set.add.length) {
-    const ids = await remoteUsers(ctx, api, set.add, false);
+  const add = await activeOnly(ctx, set.add);
+  if (add.length) {
+    const ids = await remoteUsers(ctx, api, add, always);
     if (ids.length) await api.addMembers(ctx, link.remoteId, ids);
   }
   if (set.remove.length) {
-    const ids = await remoteUsers(ctx, api, set.remove, true);
-    if (ids.length) await api.removeMembers(ctx, link.remoteId, ids);
+    const withdrawn = new Set(set.withdrawn);
+    const ordinary = set.remove.filter((id) => !withdrawn.has(id));
+    const ids = await remoteUsers(ctx, api, ordinary, () => false);
+    const gone = await remoteUsers(ctx, api, set.withdrawn, always);
+    if (ids.length || gone.length) await api.removeMembers(ctx, link.remoteId, [...ids, ...gone]);
+    if (gone.length) ctx.noteDeprovisioned(gone.length);
   }
 }

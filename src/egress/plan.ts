@@ -23,7 +23,14 @@ export interface GroupChangeSet {
   /** Net member changes: disjoint sets. */
   add: string[];
   remove: string[];
+  /** Those of `remove` whose access is withdrawn because the user was deactivated (still SCIM members). */
+  withdrawn: string[];
   seqs: number[];
+}
+
+export interface CoalesceOptions {
+  /** Deactivation withdraws access (members_deactivated removes, members_reactivated adds); otherwise both are ignored. */
+  deprovision?: boolean;
 }
 
 export function groupIdOf(aggregate: string): string {
@@ -42,10 +49,24 @@ function attrs(payload: Record<string, unknown>): GroupAttributes | undefined {
   return { id: g.id, displayName: str(g.displayName), externalId: str(g.externalId), description: str(g.description) };
 }
 
-export function coalesce(aggregate: string, events: QueuedEvent[]): GroupChangeSet {
-  const set: GroupChangeSet = { groupId: groupIdOf(aggregate), created: false, changed: new Set(), add: [], remove: [], seqs: [] };
+export function coalesce(aggregate: string, events: QueuedEvent[], opts: CoalesceOptions = {}): GroupChangeSet {
+  const set: GroupChangeSet = { groupId: groupIdOf(aggregate), created: false, changed: new Set(), add: [], remove: [], withdrawn: [], seqs: [] };
   const add = new Set<string>();
   const remove = new Set<string>();
+  const withdrawn = new Set<string>();
+  const ids = (e: QueuedEvent) => (e.payload.userIds as string[] | undefined) ?? [];
+  const added = (id: string) => {
+    remove.delete(id);
+    withdrawn.delete(id);
+    add.add(id);
+  };
+  /** `withdraw`: removed because the user was deactivated (an identity-provider removal is an ordinary one). */
+  const removed = (id: string, withdraw: boolean) => {
+    add.delete(id);
+    remove.add(id);
+    if (withdraw) withdrawn.add(id);
+    else withdrawn.delete(id);
+  };
   for (const e of events) {
     set.seqs.push(e.seq);
     switch (e.type) {
@@ -60,16 +81,16 @@ export function coalesce(aggregate: string, events: QueuedEvent[]): GroupChangeS
         break;
       }
       case 'group.members_added':
-        for (const id of (e.payload.userIds as string[]) ?? []) {
-          remove.delete(id);
-          add.add(id);
-        }
+        for (const id of ids(e)) added(id);
         break;
       case 'group.members_removed':
-        for (const id of (e.payload.userIds as string[]) ?? []) {
-          add.delete(id);
-          remove.add(id);
-        }
+        for (const id of ids(e)) removed(id, false);
+        break;
+      case 'group.members_deactivated':
+        if (opts.deprovision) for (const id of ids(e)) removed(id, true);
+        break;
+      case 'group.members_reactivated':
+        if (opts.deprovision) for (const id of ids(e)) added(id);
         break;
       case 'group.deleted':
         set.deleted = attrs(e.payload) ?? { id: set.groupId };
@@ -82,9 +103,11 @@ export function coalesce(aggregate: string, events: QueuedEvent[]): GroupChangeS
     // Nothing before a delete matters to the target.
     add.clear();
     remove.clear();
+    withdrawn.clear();
     set.changed.clear();
   }
   set.add = [...add];
   set.remove = [...remove];
+  set.withdrawn = [...withdrawn];
   return set;
 }

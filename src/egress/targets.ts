@@ -36,6 +36,9 @@ const targetSchema = z.object({
   credential: z.string().min(1),
   groups: z.array(groupMapping).default([]),
   createGroups: z.boolean().default(false),
+  // What a user's deactivation does at this target: "remove" withdraws the user from every linked group (and
+  // restores it on reactivation); "keep" leaves target memberships as they are.
+  deactivated: z.enum(['remove', 'keep']).default('remove'),
   options: z.record(z.string(), z.unknown()).default({}),
   timeoutMs: z.number().int().min(100).max(300_000).default(10_000),
   retrySchedule: z.array(z.string()).optional(),

@@ -78,7 +78,8 @@ export class DeliveryWorker {
     this.unsubscribe?.();
     if (this.timer) clearTimeout(this.timer);
     if (this.followUp) clearTimeout(this.followUp);
-    const all = Promise.allSettled([...this.active]);
+    // A pass still taking in or claiming finishes first (it would otherwise touch a store being closed).
+    const all = Promise.allSettled([...this.active, ...(this.pass ? [this.pass] : [])]);
     await Promise.race([all, new Promise((r) => setTimeout(r, graceMs).unref())]);
     for (const { target, seqs } of this.claimed.values()) await this.store.egress.release(target, seqs).catch(() => undefined);
   }
@@ -142,7 +143,16 @@ export class DeliveryWorker {
     this.timer.unref?.();
   }
 
-  private async tick(): Promise<void> {
+  /** The pass running now, if any. */
+  private pass?: Promise<void>;
+
+  private tick(): Promise<void> {
+    const p = this.runPass().finally(() => { if (this.pass === p) this.pass = undefined; });
+    this.pass = p;
+    return p;
+  }
+
+  private async runPass(): Promise<void> {
     this.ticking = true;
     try {
       for (const t of this.targets) {
@@ -183,6 +193,7 @@ export class DeliveryWorker {
     const attempts: AttemptRecord[] = [];
     const completed = new Set<number>();
     const skips: string[] = [];
+    let deprovisioned = 0;
     const recorder: CallRecorder = {
       record: (a) => {
         attempts.push({ ...span, ...a, at: new Date().toISOString() });
@@ -208,6 +219,7 @@ export class DeliveryWorker {
         attempts.push({ ...span, outcome: 'skip', error: reason, at: new Date().toISOString() });
       },
       completed: (done) => done.forEach((s) => completed.add(s)),
+      noteDeprovisioned: (users) => { deprovisioned += users; },
     };
     const started = Date.now();
     // Renew the lease while delivering, so a long batch is never claimed by another worker mid-way.
@@ -233,6 +245,7 @@ export class DeliveryWorker {
     // Done, with the attempts (and any member skips) recorded in the same transaction.
     await this.store.egress.settle(t.config.name, seqs, 'done', { error: skips.length ? skips.join('; ') : undefined }, attempts);
     this.metrics.delivered(t.config.name, seqs.length, Date.now() - started, batch.events[0]?.occurredAt);
+    if (deprovisioned) this.metrics.deprovisioned(t.config.name, deprovisioned);
   }
 
   private async failed(t: RuntimeTarget, batch: ClaimedBatch, seqs: number[], err: DeliveryError, attempts: AttemptRecord[]): Promise<void> {

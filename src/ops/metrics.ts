@@ -32,6 +32,7 @@ export class GatewayMetrics {
   private readonly attemptSeconds: Histogram<'target'>;
   private readonly dead: Counter<'target'>;
   private readonly delivered: Counter<'target'>;
+  private readonly deprovisioned: Counter<'target'>;
   private readonly storeErrors: Counter<'kind'>;
   private readonly rateLimited: Counter<'mount'>;
   /** Targets whose backlog /metrics reports, and the store to ask; set by whoever owns both. */
@@ -55,6 +56,10 @@ export class GatewayMetrics {
       buckets: [0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30],
     });
     this.delivered = new Counter({ name: 'scimbridge_events_delivered_total', help: 'Change events delivered, by target', labelNames: ['target'], registers });
+    this.deprovisioned = new Counter({
+      name: 'scimbridge_deprovision_removals_total', help: 'Users removed from target groups because they were deactivated, by target',
+      labelNames: ['target'], registers,
+    });
     this.dead = new Counter({ name: 'scimbridge_dead_letters_total', help: 'Change events that became dead letters, by target', labelNames: ['target'], registers });
     this.storeErrors = new Counter({ name: 'scimbridge_store_errors_total', help: 'Requests that failed in the database (unavailable, internal)', labelNames: ['kind'], registers });
 
@@ -117,6 +122,7 @@ export class GatewayMetrics {
       },
       delivered: (target, events) => this.delivered.inc({ target }, events),
       dead: (target, events) => this.dead.inc({ target }, events),
+      deprovisioned: (target, users) => this.deprovisioned.inc({ target }, users),
     };
   }
 

@@ -28,6 +28,12 @@ export interface AuditSummary {
   membersRemoved?: string[];
   /** Groups a deleted user was removed from. */
   groupsLeft?: string[];
+  /** The user's `active` turned false / true in this write. */
+  deactivated?: true;
+  reactivated?: true;
+  /** Groups whose targets withdraw (deactivation) or restore (reactivation) the user's access; SCIM membership stays. */
+  accessWithdrawn?: string[];
+  accessRestored?: string[];
 }
 
 export interface AuditRecord {
@@ -68,6 +74,10 @@ export function auditSummary(target: AuditTarget, events: ChangeEvent[]): AuditS
     if (e.type === 'group.members_added' && e.aggregate === own) (summary.membersAdded ??= []).push(...ids);
     else if (e.type === 'group.members_removed' && e.aggregate === own) (summary.membersRemoved ??= []).push(...ids);
     else if (e.type === 'group.members_removed' && target.type === 'User') (summary.groupsLeft ??= []).push(e.aggregate.slice('group:'.length));
+    else if (e.type === 'user.deactivated') summary.deactivated = true;
+    else if (e.type === 'user.updated' && (e.payload as { reactivated?: boolean }).reactivated) summary.reactivated = true;
+    else if (e.type === 'group.members_deactivated') (summary.accessWithdrawn ??= []).push(e.aggregate.slice('group:'.length));
+    else if (e.type === 'group.members_reactivated') (summary.accessRestored ??= []).push(e.aggregate.slice('group:'.length));
   }
   return summary;
 }

@@ -9,7 +9,9 @@ export type EventType =
   | 'group.updated'
   | 'group.deleted'
   | 'group.members_added'
-  | 'group.members_removed';
+  | 'group.members_removed'
+  | 'group.members_deactivated'
+  | 'group.members_reactivated';
 
 export interface ChangeEvent {
   type: EventType;
@@ -111,4 +113,28 @@ export function memberEvents(groupId: string, added: string[], removed: string[]
     ev.push({ type: 'group.members_added', aggregate: `group:${groupId}`, payload: { groupId, userIds: ids } });
   }
   return ev;
+}
+
+/**
+ * A user's `active` turned false (or true again): one event in each of the user's groups, so that group targets
+ * withdraw (or restore) the user's access in that group's commit order. The SCIM membership does not change; the
+ * events say only that these members are now inactive (or active again). Groups in id order.
+ */
+export function accessEvents(userId: string, groupIds: readonly string[], active: boolean): ChangeEvent[] {
+  const type = active ? 'group.members_reactivated' : 'group.members_deactivated';
+  return [...groupIds].sort().map((groupId) => ({ type, aggregate: `group:${groupId}`, payload: { groupId, userIds: [userId] } }));
+}
+
+/**
+ * The events of a user update: user.updated (marked `reactivated` when `active` turned true again), user.deactivated
+ * when it turned false, then one access event in each of the user's groups (`groupIds`, which the store reads only
+ * when `active` changed).
+ */
+export function userUpdateEvents(user: { id: string; active: boolean }, wasActive: boolean, groupIds: readonly string[]): ChangeEvent[] {
+  const aggregate = `user:${user.id}`;
+  const reactivated = !wasActive && user.active;
+  const events: ChangeEvent[] = [{ type: 'user.updated', aggregate, payload: reactivated ? { user, reactivated: true } : { user } }];
+  if (wasActive === user.active) return events;
+  if (!user.active) events.push({ type: 'user.deactivated', aggregate, payload: { user } });
+  return [...events, ...accessEvents(user.id, groupIds, user.active)];
 }

@@ -126,6 +126,13 @@ export interface Store {
   replaceUser(tenant: string, id: string, input: UserInput, opts?: WriteOptions): Promise<UserRecord>;
   deleteUser(tenant: string, id: string, opts?: WriteOptions): Promise<void>;
   listUsers(tenant: string, query: ListQuery): Promise<ListResult<UserRecord>>;
+  /** Those of these user ids whose user is inactive (`active: false`); unknown ids are not named. */
+  inactiveUsers(tenant: string, ids: readonly string[]): Promise<string[]>;
+  /**
+   * Memberships of inactive users (the access group targets withhold), by group then user id; only in `groupIds`
+   * when given. At most `limit`.
+   */
+  inactiveMemberships(tenant: string, opts: { groupIds?: readonly string[]; limit: number }): Promise<{ groupId: string; userId: string }[]>;
 
   createGroup(tenant: string, input: GroupInput, memberIds: string[], opts?: WriteOptions): Promise<GroupWriteResult>;
   getGroup(tenant: string, id: string): Promise<GroupRecord | undefined>;

@@ -103,6 +103,7 @@ export async function deliverDirect(gw: TestGateway, target: Record<string, unkn
     call: (spec) => call(config.baseUrl, connector.authHeaders(), config.timeoutMs, spec, { record: (a) => recorded.push(a), pauseUntil: () => undefined }),
     noteSkip: (reason) => skips.push(reason),
     completed: () => undefined,
+    noteDeprovisioned: () => undefined,
   };
   await connector.deliver(ctx);
   return { attempts: recorded, skips };

@@ -12,7 +12,7 @@
 //   lookup  GET    /users/byEmail/{userEmail} → User; 404 none                    /api-reference/users/get-user
 // Other 4xx answers are dead letters carrying the answer body ({status, message, errors} for 400).
 import type { Connector } from '../connector';
-import { GROUP_EVENTS } from '../connector';
+import { groupTargetEvents } from '../connector';
 import { permanent } from '../errors';
 import { deliverGroupBatch, type GroupApi } from '../group-sync';
 import type { TargetConfig } from '../targets';
@@ -102,7 +102,7 @@ export function konstantlyConnector(target: TargetConfig): Connector {
   };
 
   return {
-    types: GROUP_EVENTS,
+    types: groupTargetEvents(target),
     authHeaders: () => ({ 'x-api-key': target.credential }),
     deliver: (ctx) => deliverGroupBatch(ctx, api),
   };

@@ -11,6 +11,7 @@ import type { DeliveryContext } from '../connector';
 import { permanent } from '../errors';
 import { groupIdOf } from '../plan';
 import { lookupEmail, type GroupApi } from '../group-sync';
+import type { UserApi } from '../user-sync';
 import { createdId, groupByName, groupPath, userByFilter } from './scim-shared';
 
 type Member = { value: number | string; display?: string };
@@ -45,7 +46,7 @@ async function currentMembers(ctx: DeliveryContext, remoteId: string): Promise<M
   return Array.isArray(members) ? members.filter((m) => m && (typeof m.value === 'number' || typeof m.value === 'string')) : [];
 }
 
-export const dronahqApi: GroupApi = {
+export const dronahqApi: GroupApi & UserApi = {
   async createGroup(ctx, attrs) {
     const displayName = attrs.displayName ?? attrs.id;
     const res = await ctx.call({ method: 'POST', path: '/Groups', body: { displayName, members: [] }, returnStatuses: [400] });
@@ -94,5 +95,16 @@ export const dronahqApi: GroupApi = {
 
   async findUser(ctx, email) {
     return userByFilter(ctx, 'userEmail', email);
+  },
+
+  // "Enable or disable user": PATCH /Users/{id} {"Operations":[{"op":"replace","value":{"active":…}}]} → 200, empty
+  // body. An unknown id answers 400 (DronaHQ's 404): gone when a GET of the user also fails.
+  async setUserActive(ctx, remoteUserId, active) {
+    const path = `/Users/${encodeURIComponent(remoteUserId)}`;
+    const res = await ctx.call({ method: 'PATCH', path, body: { Operations: [{ op: 'replace', value: { active } }] }, returnStatuses: [400, 404] });
+    if (res.status < 400) return true;
+    const check = await ctx.call({ method: 'GET', path, returnStatuses: [400, 404] });
+    if (check.status >= 400) return false;
+    throw permanent(`PATCH ${path} answered ${res.status}`, { status: res.status, body: res.text });
   },
 };

@@ -4,6 +4,7 @@
 // already gone), §3.12 (409 uniqueness); RFC 7643 §4.2 (Group: displayName, members, externalId; no description).
 import type { DeliveryContext } from '../connector';
 import type { GroupApi } from '../group-sync';
+import type { UserApi } from '../user-sync';
 import type { GroupAttributes } from '../plan';
 import { permanent } from '../errors';
 import { truncate } from '../http';
@@ -16,7 +17,7 @@ async function patch(ctx: DeliveryContext, remoteId: string, operations: Op[]): 
   await ctx.call({ method: 'PATCH', path: groupPath(remoteId), body: { schemas: [PATCH_SCHEMA], Operations: operations } });
 }
 
-export const rfc7644Api: GroupApi = {
+export const rfc7644Api: GroupApi & UserApi = {
   async createGroup(ctx, attrs: GroupAttributes) {
     const displayName = attrs.displayName ?? attrs.id;
     const body = { schemas: [GROUP_SCHEMA], displayName, ...(attrs.externalId !== undefined ? { externalId: attrs.externalId } : {}) };
@@ -56,5 +57,14 @@ export const rfc7644Api: GroupApi = {
 
   async findUser(ctx, email) {
     return (await userByFilter(ctx, 'userName', email)) ?? (await userByFilter(ctx, 'emails.value', email));
+  },
+
+  // RFC 7644 §3.5.2.3: replace of `active`; 404 when the user is gone (§3.12).
+  async setUserActive(ctx, remoteUserId, active) {
+    const res = await ctx.call({
+      method: 'PATCH', path: `/Users/${encodeURIComponent(remoteUserId)}`, returnStatuses: [404],
+      body: { schemas: [PATCH_SCHEMA], Operations: [{ op: 'replace', path: 'active', value: active }] },
+    });
+    return res.status !== 404;
   },
 };

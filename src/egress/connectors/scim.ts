@@ -3,8 +3,9 @@
 // DronaHQ: "Bearer <SCIM Auth Token>"). `options.dialect` picks the calls: 'rfc7644' (default, scim-rfc7644.ts) or
 // 'dronahq' (DronaHQ's bare-members PATCH and userEmail filter, scim-dronahq.ts). The flow (links, user lookup,
 // coalescing, skips) is the shared one in group-sync.ts.
-import { GROUP_EVENTS, type Connector, type DeliveryContext } from '../connector';
+import { groupTargetEvents, type Connector, type DeliveryContext } from '../connector';
 import { deliverGroupBatch } from '../group-sync';
+import { deliverUserBatch } from '../user-sync';
 import type { TargetConfig } from '../targets';
 import { dronahqApi } from './scim-dronahq';
 import { rfc7644Api } from './scim-rfc7644';
@@ -32,9 +33,15 @@ function withScimMediaType(ctx: DeliveryContext): DeliveryContext {
 
 export function scimConnector(target: TargetConfig): Connector {
   const dronahq = scimDialect(target) === 'dronahq';
+  // Deprovisioning also sets the downstream user's `active` (user.deactivated; user.updated marks a reactivation).
+  const types = target.deactivated === 'remove' ? [...groupTargetEvents(target), 'user.deactivated', 'user.updated'] as const : groupTargetEvents(target);
   return {
-    types: GROUP_EVENTS,
+    types,
     authHeaders: () => ({ authorization: `Bearer ${target.credential}` }),
-    deliver: (ctx) => (dronahq ? deliverGroupBatch(ctx, dronahqApi) : deliverGroupBatch(withScimMediaType(ctx), rfc7644Api)),
+    deliver: (ctx) => {
+      const api = dronahq ? dronahqApi : rfc7644Api;
+      const c = dronahq ? ctx : withScimMediaType(ctx);
+      return ctx.batch.aggregate.startsWith('user:') ? deliverUserBatch(c, api) : deliverGroupBatch(c, api);
+    },
   };
 }

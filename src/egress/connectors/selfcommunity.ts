@@ -9,7 +9,7 @@
 //           (the doc table says "In: path"; the SDK's RemoveUserFromGroup sends the query parameter)
 //   lookup  GET    /api/v2/account/search/?email=<email> → 200 User, 404 none        account/search_an_account
 import type { Connector } from '../connector';
-import { GROUP_EVENTS } from '../connector';
+import { groupTargetEvents } from '../connector';
 import { permanent } from '../errors';
 import { deliverGroupBatch, type GroupApi } from '../group-sync';
 import type { GroupAttributes } from '../plan';
@@ -65,7 +65,7 @@ export function selfcommunityConnector(target: TargetConfig): Connector {
   };
 
   return {
-    types: GROUP_EVENTS,
+    types: groupTargetEvents(target),
     authHeaders: () => ({ authorization: `Bearer ${target.credential}` }),
     deliver: (ctx) => deliverGroupBatch(ctx, api),
   };

@@ -12,7 +12,7 @@
 //   lookup  GET    /v1/search/user?query=<email>&attr=email → 200 [User]; 404 "if query is invalid"
 //                                                                    search/search_by_custom_attribute.markdown
 import type { Connector } from '../connector';
-import { GROUP_EVENTS } from '../connector';
+import { groupTargetEvents } from '../connector';
 import { permanent } from '../errors';
 import { deliverGroupBatch, type GroupApi } from '../group-sync';
 import type { TargetConfig } from '../targets';
@@ -71,7 +71,7 @@ export function timeslotConnector(target: TargetConfig): Connector {
   };
 
   return {
-    types: GROUP_EVENTS,
+    types: groupTargetEvents(target),
     authHeaders: () => ({ authorization: `Token token=${target.credential}` }),
     deliver: (ctx) => deliverGroupBatch(ctx, api),
   };

@@ -6,7 +6,7 @@ import { randomUUID } from 'node:crypto';
 import type { Pool, PoolClient } from 'pg';
 import { auditSummary, changedAttributes, type AuditActor, type AuditQuery, type AuditRecord, type AuditTarget } from '../audit';
 import { StoreError, unknownMembers } from '../errors';
-import { groupSummary, groupUpdatedEvent, MEMBER_IDS_PER_EVENT, MemberDelta, memberEvents, type ChangeEvent } from '../events';
+import { groupSummary, groupUpdatedEvent, MEMBER_IDS_PER_EVENT, MemberDelta, memberEvents, userUpdateEvents, type ChangeEvent } from '../events';
 import type {
   GroupChange, GroupInput, GroupRecord, GroupWriteResult, Json, ListQuery, ListResult, MemberPage, MemberRecord, Store,
   UserInput, UserRecord, WriteOptions,
@@ -365,12 +365,11 @@ export class PostgresStore implements Store {
           [tenant, id, ...this.userValues(input), stamp],
         );
         await this.writeEmails(t, tenant, id, input, false);
-        const events: ChangeEvent[] = [
-          { type: 'user.updated', aggregate: `user:${id}`, payload: { user: this.userSummary(id, input) } },
-        ];
-        if (before.active && !input.active) {
-          events.push({ type: 'user.deactivated', aggregate: `user:${id}`, payload: { user: this.userSummary(id, input) } });
-        }
+        // When active changed, each of the user's groups gets an access event too (deprovisioning at group targets).
+        // The user's row lock keeps memberships from being added meanwhile (their foreign key's KEY SHARE lock waits).
+        const groups = before.active === input.active ? [] : (await t.c.query<{ group_id: string }>(
+          'SELECT group_id FROM group_members WHERE tenant = $1 AND member_id = $2', [tenant, id])).rows.map((r) => r.group_id);
+        const events = userUpdateEvents(this.userSummary(id, input), before.active, groups);
         await this.emit(t, tenant, events, stamp, { type: 'User', id, attributes: changedAttributes(before.resource, input.resource) });
         return toUser(r.rows[0]);
       }, opts?.actor);
@@ -405,6 +404,21 @@ export class PostgresStore implements Store {
 
   async listUsers(tenant: string, q: ListQuery): Promise<ListResult<UserRecord>> {
     return this.list<UserRow, UserRecord>('users', 'u', USER_COLS, tenant, q, toUser);
+  }
+
+  async inactiveUsers(tenant: string, ids: readonly string[]): Promise<string[]> {
+    if (!ids.length) return [];
+    const r = await this.read((p) => p.query<{ id: string }>(
+      'SELECT id FROM users WHERE tenant = $1 AND id = ANY($2::text[]) AND NOT active', [tenant, ids]));
+    return r.rows.map((x) => x.id);
+  }
+
+  async inactiveMemberships(tenant: string, opts: { groupIds?: readonly string[]; limit: number }) {
+    const r = await this.read((p) => p.query<{ group_id: string; user_id: string }>(
+      `SELECT m.group_id, m.member_id AS user_id FROM group_members m JOIN users u ON u.tenant = m.tenant AND u.id = m.member_id
+       WHERE m.tenant = $1 AND NOT u.active AND ($2::text[] IS NULL OR m.group_id = ANY($2::text[]))
+       ORDER BY m.group_id, m.member_id LIMIT $3`, [tenant, opts.groupIds ?? null, opts.limit]));
+    return r.rows.map((x) => ({ groupId: x.group_id, userId: x.user_id }));
   }
 
   private async list<R extends object, T>(table: 'users' | 'groups', alias: string, cols: string, tenant: string, q: ListQuery, map: (r: R) => T): Promise<ListResult<T>> {

@@ -7,7 +7,7 @@ import Database from 'better-sqlite3';
 import type { SqliteDatabaseConfig } from '../../config';
 import { auditSummary, changedAttributes, type AuditActor, type AuditQuery, type AuditRecord, type AuditTarget } from '../audit';
 import { StoreError, unknownMembers } from '../errors';
-import { groupSummary, groupUpdatedEvent, MemberDelta, memberEvents, type ChangeEvent } from '../events';
+import { groupSummary, groupUpdatedEvent, MemberDelta, memberEvents, userUpdateEvents, type ChangeEvent } from '../events';
 import type {
   GroupChange, GroupInput, GroupRecord, GroupWriteResult, Json, ListQuery, ListResult, MemberPage, MemberRecord, Store,
   UserInput, UserRecord, WriteOptions,
@@ -213,6 +213,14 @@ export class SqliteStore implements Store {
       removeAllMembers: db.prepare<[number], string>(`DELETE FROM group_members WHERE group_rid = ? ${RETURNING_MEMBER_ID}`).pluck(),
       removeMembersNotIn: db.prepare<[number, string, string], string>(
         `DELETE FROM group_members WHERE group_rid = ? AND user_rid NOT IN (SELECT u.rid FROM ${USERS_NAMED}) ${RETURNING_MEMBER_ID}`).pluck(),
+      inactiveUsers: db.prepare<[string, string], string>(`SELECT u.id FROM ${USERS_NAMED} AND u.active = 0`).pluck(),
+      inactiveMembers: db.prepare<[string, number], { group_id: string; user_id: string }>(
+        `SELECT g.id AS group_id, u.id AS user_id FROM users u CROSS JOIN group_members m CROSS JOIN groups g
+         WHERE u.tenant = ? AND u.active = 0 AND m.user_rid = u.rid AND g.rid = m.group_rid ORDER BY g.id, u.id LIMIT ?`),
+      inactiveMembersOf: db.prepare<[string, string, number], { group_id: string; user_id: string }>(
+        `SELECT g.id AS group_id, u.id AS user_id FROM json_each(?) j CROSS JOIN groups g CROSS JOIN group_members m CROSS JOIN users u
+         WHERE g.tenant = ? AND g.id = j.value AND m.group_rid = g.rid AND u.rid = m.user_rid AND u.active = 0
+         ORDER BY g.id, u.id LIMIT ?`),
       // Keyset pages in user_rid order: the cursor is the last rid, so a page costs its own size at any depth.
       membersPage: db.prepare<[string, string, number, number], { value: string; display: string | null; rid: number }>(
         `SELECT u.id AS value, COALESCE(u.display_name, u.user_name) AS display, m.user_rid AS rid
@@ -386,12 +394,10 @@ export class SqliteStore implements Store {
         this.checkVersion(before.version, opts);
         this.s.updateUser.run(this.userParams(tenant, id, input, stamp));
         this.writeEmails(tenant, id, input);
-        const events: ChangeEvent[] = [
-          { type: 'user.updated', aggregate: `user:${id}`, payload: { user: this.userSummary(id, input) } },
-        ];
-        if (before.active === 1 && !input.active) {
-          events.push({ type: 'user.deactivated', aggregate: `user:${id}`, payload: { user: this.userSummary(id, input) } });
-        }
+        // When active changed, each of the user's groups gets an access event too (deprovisioning at group targets).
+        const wasActive = before.active === 1;
+        const events = userUpdateEvents(this.userSummary(id, input), wasActive,
+          wasActive !== input.active ? this.s.groupsOfUser.all(before.rid) : []);
         this.emit(tenant, events, stamp, { type: 'User', id, attributes: changedAttributes(JSON.parse(before.resource), input.resource) });
         return toUser(this.s.userById.get(tenant, id)!);
       }, opts?.actor);
@@ -422,6 +428,18 @@ export class SqliteStore implements Store {
 
   async listUsers(tenant: string, q: ListQuery): Promise<ListResult<UserRecord>> {
     return this.list<UserRow, UserRecord>('users', 'u', tenant, q, toUser);
+  }
+
+  async inactiveUsers(tenant: string, ids: readonly string[]): Promise<string[]> {
+    if (!ids.length) return [];
+    return this.s.inactiveUsers.all(JSON.stringify(ids), tenant);
+  }
+
+  async inactiveMemberships(tenant: string, opts: { groupIds?: readonly string[]; limit: number }) {
+    const rows = opts.groupIds
+      ? this.s.inactiveMembersOf.all(JSON.stringify(opts.groupIds), tenant, opts.limit)
+      : this.s.inactiveMembers.all(tenant, opts.limit);
+    return rows.map((r) => ({ groupId: r.group_id, userId: r.user_id }));
   }
 
   private list<R, T>(table: 'users' | 'groups', alias: string, tenant: string, q: ListQuery, map: (r: R) => T): ListResult<T> {
