@@ -6,6 +6,7 @@ import SCIMMY from 'scimmy';
 import type { CompareOp, Field, FieldType, Filter, Scalar } from '../store/filter';
 import { GROUP_FIELDS, USER_FIELDS } from '../store/filter';
 import { badRequest } from './errors';
+import { storable } from './shared';
 
 export const MAX_FILTER_LENGTH = 8192;
 export const MAX_FILTER_DEPTH = 32;
@@ -160,11 +161,14 @@ function convert(kind: ResourceKind, node: ParsedFilter, within?: 'emails' | 'me
   }
 }
 
+const UNSTORABLE_FILTER = 'The filter holds U+0000 or an unpaired surrogate: no resource can hold such text';
+
 /** Parses and resolves a filter; any problem is a 400 invalidFilter naming it. */
 export function parseFilter(kind: ResourceKind, text: string, limits = { maxLength: MAX_FILTER_LENGTH, maxDepth: MAX_FILTER_DEPTH }): Filter {
   if (typeof text !== 'string' || text.trim() === '') throw invalid('The filter is empty');
   if (text.length > limits.maxLength) throw invalid(`The filter is longer than ${limits.maxLength} characters`);
   if (nestingDepth(text) > limits.maxDepth) throw invalid(`The filter nests deeper than ${limits.maxDepth} levels`);
+  if (!storable(text)) throw invalid(UNSTORABLE_FILTER);
   let parsed: ParsedFilter;
   try {
     parsed = parse(text);

@@ -13,6 +13,7 @@ import { sendScimError, toScimError } from './errors';
 import { streamGroup } from './group-stream';
 import { patchGroup } from './groups';
 import { pinQuery, requestBase, rewriteLocations, stableQuery } from './mount';
+import { storable } from './shared';
 
 export const MOUNTS = ['/api/scim/v2', '/sso/scim/v2'] as const;
 
@@ -101,6 +102,19 @@ export function scimMount(deps: ScimDeps, mountPath: string): Router {
       ctx.actor = { subject: ctx.principal.subject, jti: ctx.principal.jti, mount: mountPath, operation, requestId: res.locals.requestId as string | undefined };
     }
     next();
+  });
+  // An id no backend can hold (U+0000, an unpaired surrogate) names no resource: 404 before any store is asked.
+  router.use((req: Request, res: Response, next: NextFunction) => {
+    const raw = /^\/(?:Users|Groups)\/([^/]+)/.exec(req.path)?.[1];
+    if (raw === undefined) return next();
+    let id: string;
+    try {
+      id = decodeURIComponent(raw);
+    } catch {
+      return next(); // undecodable: answered where the path is parsed
+    }
+    if (storable(id)) return next();
+    sendScimError(res, 404, undefined, 'Resource not found');
   });
   router.get('/Groups/:id', streamGroup);
   router.patch('/Groups/:id', groupPatchRoute);

@@ -27,30 +27,48 @@ export function requireObjectBody(body: unknown, method: string): void {
   if (body === undefined || body === null) throw badRequest('invalidSyntax', `${method} needs a JSON object body`);
   if (typeof body !== 'object' || Array.isArray(body)) throw badRequest('invalidSyntax', `${method} body must be a single JSON object`);
   // Copying, validating and patching are recursive: a body nested thousands deep would overflow the stack (500).
-  if (nestedDeeperThan(body, MAX_BODY_DEPTH)) {
+  const problem = bodyProblem(body, MAX_BODY_DEPTH);
+  if (problem === 'deep') {
     throw badRequest('invalidSyntax', `${method} body nests objects and arrays deeper than ${MAX_BODY_DEPTH} levels`);
   }
+  if (problem === 'string') throw badRequest('invalidValue', UNSTORABLE);
 }
 
-/** Whether parsed JSON nests objects/arrays deeper than `max`; iterative, so any depth is safe to measure. */
-function nestedDeeperThan(root: object, max: number): boolean {
+const UNSTORABLE = 'A string in the body holds U+0000 or an unpaired surrogate (\\u0000, \\ud800…): text must be well-formed Unicode';
+
+/**
+ * Whether a string can be stored as text by every backend: PostgreSQL refuses U+0000 and unpaired surrogates (which
+ * SQLite would keep), so both refuse them here alike.
+ */
+export function storable(s: string): boolean {
+  return !s.includes('\u0000') && (s as unknown as { isWellFormed(): boolean }).isWellFormed();
+}
+
+/**
+ * One iterative walk (any depth is safe to measure): 'deep' when objects/arrays nest deeper than `max`, 'string'
+ * when a string is not storable.
+ */
+function bodyProblem(root: object, max: number): 'deep' | 'string' | undefined {
   // Two parallel stacks rather than a tuple per node: a 10,000-member body walks without allocating per member.
   const nodes: object[] = [root];
   const depths: number[] = [1];
   while (nodes.length) {
     const node = nodes.pop() as Record<string, unknown>;
     const depth = depths.pop()!;
-    if (depth > max) return true;
+    if (depth > max) return 'deep';
     if (Array.isArray(node)) {
-      for (const child of node) if (child && typeof child === 'object') { nodes.push(child); depths.push(depth + 1); }
+      for (const child of node) {
+        if (typeof child === 'string') { if (!storable(child)) return 'string'; } else if (child && typeof child === 'object') { nodes.push(child); depths.push(depth + 1); }
+      }
     } else {
       for (const k in node) {
+        if (!storable(k)) return 'string';
         const child = node[k];
-        if (child && typeof child === 'object') { nodes.push(child); depths.push(depth + 1); }
+        if (typeof child === 'string') { if (!storable(child)) return 'string'; } else if (child && typeof child === 'object') { nodes.push(child); depths.push(depth + 1); }
       }
     }
   }
-  return false;
+  return undefined;
 }
 
 /** A plain JSON copy: drops scimmy's getters and anything not serialisable. */

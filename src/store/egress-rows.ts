@@ -1,5 +1,5 @@
 // Row shapes of the delivery tables and their mapping to the store's types, shared by both backends.
-import type { DeliveryRow, DeliveryState, LinkKind, LinkRow } from './egress-types';
+import type { AttemptRow, DeliveryRow, DeliveryState, LinkKind, LinkRow } from './egress-types';
 import type { EventType } from './events';
 
 export interface DRow {
@@ -24,4 +24,27 @@ const ERROR_LIMIT = 2000;
 export function clip(s: string | undefined): string | null {
   if (s === undefined) return null;
   return s.length > ERROR_LIMIT ? `${s.slice(0, ERROR_LIMIT)}…` : s;
+}
+
+export interface ARow {
+  id: number; target: string; aggregate: string; first_seq: number; last_seq: number; at: string; request: string | null;
+  status: number | null; latency_ms: number | null; outcome: AttemptRow['outcome']; error: string | null;
+}
+export function toAttempt(a: ARow): AttemptRow {
+  return {
+    id: a.id, target: a.target, aggregate: a.aggregate, firstSeq: a.first_seq, lastSeq: a.last_seq, at: a.at,
+    request: a.request ?? undefined, status: a.status ?? undefined, latencyMs: a.latency_ms ?? undefined,
+    outcome: a.outcome, error: a.error ?? undefined,
+  };
+}
+
+/**
+ * A WHERE clause of the given conditions whose value is defined (each `column op ?`), with its parameters; on
+ * PostgreSQL each `?` becomes `$n`, numbered from 1.
+ */
+export function conditions(pairs: [string, unknown][], dialect: 'sqlite' | 'postgres' = 'sqlite'): { where: string; params: unknown[] } {
+  const used = pairs.filter(([, v]) => v !== undefined);
+  const params = used.map(([, v]) => v);
+  const parts = used.map(([sql], i) => (dialect === 'postgres' ? sql.replace('?', `$${i + 1}`) : sql));
+  return { where: parts.length ? `WHERE ${parts.join(' AND ')}` : '', params };
 }

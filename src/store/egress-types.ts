@@ -93,6 +93,32 @@ export interface TargetStats {
   lastFailureAt?: string;
 }
 
+/** One change event as the outbox holds it. */
+export interface OutboxRow {
+  seq: number;
+  tenant: string;
+  aggregate: string;
+  type: EventType;
+  payload: Record<string, unknown>;
+  created: string;
+}
+
+export interface OutboxQuery {
+  tenant?: string;
+  aggregate?: string;
+  /** Only events after this seq. */
+  afterSeq?: number;
+  /** Oldest first (default) or newest first. */
+  order?: 'asc' | 'desc';
+  limit: number;
+}
+
+export interface AttemptQuery {
+  target?: string;
+  outcome?: AttemptOutcome;
+  limit: number;
+}
+
 export interface SettleInfo {
   status?: number;
   error?: string;
@@ -122,6 +148,10 @@ export interface EgressStore {
   listLinks(target: string, kind?: LinkKind): Promise<LinkRow[]>;
 
   listDeliveries(q: DeliveryQuery): Promise<DeliveryRow[]>;
+  /** Outbox events (for operators and tests: what a change wrote, in commit order). */
+  listOutbox(q: OutboxQuery): Promise<OutboxRow[]>;
+  /** Delivery attempts in the order recorded. */
+  listAttempts(q: AttemptQuery): Promise<AttemptRow[]>;
   getDelivery(target: string, seq: number): Promise<{ delivery: DeliveryRow; payload: Record<string, unknown>; attempts: AttemptRow[] } | undefined>;
   /**
    * Deliveries back to pending with a fresh retry count; returns how many. Given seqs: those of them that are dead,

@@ -3,50 +3,53 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { failureKey, MOUNTS, runSuite, startConformanceGateway, type Conformance } from '../helpers/conformance';
+import { describeWithSuites, failureKey, MOUNTS, reportCounts, runSuite, startConformanceGateway, type Conformance } from '../helpers/conformance';
 import { http } from '../helpers/process';
 import { MICROSOFT_ASSERTIONS, MICROSOFT_KNOWN_FAILURES } from './microsoft-known-failures';
 
 let gw: Conformance;
 let out: string;
 
-beforeAll(async () => {
-  gw = await startConformanceGateway();
-  out = mkdtempSync(path.join(os.tmpdir(), 'scimbridge-microsoft-'));
-}, 180_000);
-
-afterAll(async () => {
-  await gw?.close();
-  if (out) rmSync(out, { recursive: true, force: true });
-});
-
 const sorted = (keys: string[]) => [...keys].sort();
 
-describe.each(MOUNTS)('Microsoft SCIMReferenceCode collection on %s', (mount) => {
-  test('fails exactly the known, justified assertions', async () => {
-    const tenant = `microsoft-${mount.split('/')[1]}-${Date.now()}`;
-    const token = await gw.token(tenant);
-    const base = `${gw.server.url}${mount}`;
+describeWithSuites('Microsoft SCIMReferenceCode collection', () => {
+  beforeAll(async () => {
+    gw = await startConformanceGateway();
+    out = mkdtempSync(path.join(os.tmpdir(), 'scimbridge-microsoft-'));
+  }, 180_000);
 
-    // The collection asserts exact totalResults: the tenant must start empty.
-    const users = await http('GET', `${base}/Users`, token);
-    const groups = await http('GET', `${base}/Groups`, token);
-    expect([users.body?.totalResults, groups.body?.totalResults]).toEqual([0, 0]);
+  afterAll(async () => {
+    await gw?.close();
+    if (out) rmSync(out, { recursive: true, force: true });
+  });
 
-    const result = await runSuite('microsoft', base, token, path.join(out, mount.split('/')[1]));
-    const measured = sorted(result.failures.map(failureKey));
-    const expected = sorted(MICROSOFT_KNOWN_FAILURES.map(failureKey));
-    // On a mismatch, show what newman said about the unexpected failures.
-    const unexpected = result.failures.filter((f) => !expected.includes(failureKey(f)))
-      .map((f) => `${f.folder ?? ''} / ${failureKey(f)}: ${f.message}`);
-    expect({ total: result.total, failed: result.failed, failures: measured, unexpected })
-      .toEqual({ total: MICROSOFT_ASSERTIONS, failed: expected.length, failures: expected, unexpected: [] });
-  }, 60_000);
+  describe.each(MOUNTS)('on %s', (mount) => {
+    test('fails exactly the known, justified assertions', async () => {
+      const tenant = `microsoft-${mount.split('/')[1]}-${Date.now()}`;
+      const token = await gw.token(tenant);
+      const base = `${gw.server.url}${mount}`;
 
-  test('serves /ServiceProviderConfig (the collection asks /serviceConfiguration) with patch.supported true', async () => {
-    const token = await gw.token(`microsoft-spc-${mount.split('/')[1]}`);
-    const spc = await http('GET', `${gw.server.url}${mount}/ServiceProviderConfig`, token);
-    expect(spc.status).toBe(200);
-    expect(spc.body.patch).toEqual({ supported: true });
+      // The collection asserts exact totalResults: the tenant must start empty.
+      const users = await http('GET', `${base}/Users`, token);
+      const groups = await http('GET', `${base}/Groups`, token);
+      expect([users.body?.totalResults, groups.body?.totalResults]).toEqual([0, 0]);
+
+      const result = await runSuite('microsoft', base, token, path.join(out, mount.split('/')[1]));
+      reportCounts('microsoft', mount, result);
+      const measured = sorted(result.failures.map(failureKey));
+      const expected = sorted(MICROSOFT_KNOWN_FAILURES.map(failureKey));
+      // On a mismatch, show what newman said about the unexpected failures.
+      const unexpected = result.failures.filter((f) => !expected.includes(failureKey(f)))
+        .map((f) => `${f.folder ?? ''} / ${failureKey(f)}: ${f.message}`);
+      expect({ total: result.total, failed: result.failed, failures: measured, unexpected })
+        .toEqual({ total: MICROSOFT_ASSERTIONS, failed: expected.length, failures: expected, unexpected: [] });
+    }, 60_000);
+
+    test('serves /ServiceProviderConfig (the collection asks /serviceConfiguration) with patch.supported true', async () => {
+      const token = await gw.token(`microsoft-spc-${mount.split('/')[1]}`);
+      const spc = await http('GET', `${gw.server.url}${mount}/ServiceProviderConfig`, token);
+      expect(spc.status).toBe(200);
+      expect(spc.body.patch).toEqual({ supported: true });
+    });
   });
 });

@@ -2,7 +2,7 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { failureKey, MOUNTS, runSuite, startConformanceGateway, type Conformance } from '../helpers/conformance';
+import { describeWithSuites, failureKey, MOUNTS, reportCounts, runSuite, startConformanceGateway, type Conformance } from '../helpers/conformance';
 import { http } from '../helpers/process';
 
 const OKTA_ASSERTIONS = 53;
@@ -10,35 +10,38 @@ const OKTA_ASSERTIONS = 53;
 let gw: Conformance;
 let out: string;
 
-beforeAll(async () => {
-  gw = await startConformanceGateway();
-  out = mkdtempSync(path.join(os.tmpdir(), 'scimbridge-okta-'));
-}, 180_000);
+describeWithSuites('Okta SCIM 2.0 SPEC Test', () => {
+  beforeAll(async () => {
+    gw = await startConformanceGateway();
+    out = mkdtempSync(path.join(os.tmpdir(), 'scimbridge-okta-'));
+  }, 180_000);
 
-afterAll(async () => {
-  await gw?.close();
-  if (out) rmSync(out, { recursive: true, force: true });
-});
+  afterAll(async () => {
+    await gw?.close();
+    if (out) rmSync(out, { recursive: true, force: true });
+  });
 
-describe.each(MOUNTS)('Okta SCIM 2.0 SPEC Test on %s', (mount) => {
-  test('passes all 53 assertions', async () => {
-    const tenant = `okta-${mount.split('/')[1]}-${Date.now()}`;
-    const token = await gw.token(tenant);
-    const base = `${gw.server.url}${mount}`;
+  describe.each(MOUNTS)('on %s', (mount) => {
+    test('passes all 53 assertions', async () => {
+      const tenant = `okta-${mount.split('/')[1]}-${Date.now()}`;
+      const token = await gw.token(tenant);
+      const base = `${gw.server.url}${mount}`;
 
-    // Precondition of the suite: test 01 reads Resources[0] and expects a complete user there.
-    const seeded = await http('POST', `${base}/Users`, token, {
-      schemas: ['urn:ietf:params:scim:schemas:core:2.0:User'],
-      userName: 'okta.seed@example.com',
-      active: true,
-      name: { givenName: 'Okta', familyName: 'Seed' },
-      emails: [{ value: 'okta.seed@example.com', type: 'work', primary: true }],
-    });
-    expect(seeded.status).toBe(201);
+      // Precondition of the suite: test 01 reads Resources[0] and expects a complete user there.
+      const seeded = await http('POST', `${base}/Users`, token, {
+        schemas: ['urn:ietf:params:scim:schemas:core:2.0:User'],
+        userName: 'okta.seed@example.com',
+        active: true,
+        name: { givenName: 'Okta', familyName: 'Seed' },
+        emails: [{ value: 'okta.seed@example.com', type: 'work', primary: true }],
+      });
+      expect(seeded.status).toBe(201);
 
-    const result = await runSuite('okta', base, token, path.join(out, mount.split('/')[1]));
-    const failures = result.failures.map((f) => `${failureKey(f)}: ${f.message}`);
-    expect({ total: result.total, failed: result.failed, failures })
-      .toEqual({ total: OKTA_ASSERTIONS, failed: 0, failures: [] });
-  }, 60_000);
+      const result = await runSuite('okta', base, token, path.join(out, mount.split('/')[1]));
+      reportCounts('okta', mount, result);
+      const failures = result.failures.map((f) => `${failureKey(f)}: ${f.message}`);
+      expect({ total: result.total, failed: result.failed, failures })
+        .toEqual({ total: OKTA_ASSERTIONS, failed: 0, failures: [] });
+    }, 60_000);
+  });
 });

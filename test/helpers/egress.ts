@@ -108,3 +108,23 @@ export async function deliverDirect(gw: TestGateway, target: Record<string, unkn
   await connector.deliver(ctx);
   return { attempts: recorded, skips };
 }
+
+/**
+ * Every table of the gateway's database as JSON text, by name, on either backend: for checks that nothing (a secret)
+ * is stored anywhere.
+ */
+export async function databaseDump(gw: TestGateway): Promise<Record<string, string>> {
+  const out: Record<string, string> = {};
+  const store = gw.store as unknown as { kind: 'sqlite' | 'postgres'; db?: import('better-sqlite3').Database; pool?: import('pg').Pool };
+  if (store.kind === 'sqlite') {
+    const db = store.db!;
+    for (const { name } of db.prepare("SELECT name FROM sqlite_master WHERE type = 'table'").all() as { name: string }[]) {
+      out[name] = JSON.stringify(db.prepare(`SELECT * FROM "${name}"`).all());
+    }
+    return out;
+  }
+  const pool = store.pool!;
+  const tables = await pool.query<{ table_name: string }>("SELECT table_name FROM information_schema.tables WHERE table_schema = 'public'");
+  for (const { table_name: name } of tables.rows) out[name] = JSON.stringify((await pool.query(`SELECT * FROM "${name}"`)).rows);
+  return out;
+}

@@ -40,19 +40,9 @@ export async function dropTestDatabase(name: string): Promise<void> {
   await admin((c) => c.query(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`));
 }
 
-/** Whether the PostgreSQL server answers (tests that need it are skipped when it does not). */
-export async function postgresReachable(): Promise<boolean> {
-  try {
-    await admin((c) => c.query('SELECT 1'));
-    return true;
-  } catch {
-    return false;
-  }
-}
-
 let reachableNow: boolean | undefined;
 
-/** postgresReachable, answered synchronously (once per test file) so that tests can be declared skipped. */
+/** Whether the PostgreSQL server answers, asked once per test file and synchronously, so tests can be declared skipped. */
 export function postgresReachableSync(): boolean {
   if (reachableNow === undefined) {
     const probe = `const { Client } = require('pg');

@@ -265,3 +265,37 @@ export async function pool<T>(n: number, jobs: (() => Promise<T>)[]): Promise<T[
   }));
   return out;
 }
+
+/** The database of a gateway child process under test, on the backend of this test pass. */
+export interface ChildDatabase {
+  /** DATABASE_URL for the child. */
+  url: string;
+  /** A read from outside the gateway (plain SQL both engines take, no parameters). */
+  query<T>(sql: string): Promise<T[]>;
+  /** Drops a PostgreSQL database (a SQLite file goes with its directory). */
+  drop(): Promise<void>;
+}
+
+/** A SQLite file in `dir`, or with TEST_DATABASE=postgres a fresh PostgreSQL database. */
+export async function childDatabase(dir: string): Promise<ChildDatabase> {
+  const pg = await import('./postgres');
+  if (!pg.onPostgres) {
+    return { url: `sqlite:${path.join(dir, 'db.sqlite')}`, query: async <T>(sql: string) => querySqlite<T>(dir, sql), drop: async () => undefined };
+  }
+  const name = await pg.createTestDatabase();
+  const url = pg.testDatabaseUrl(name);
+  const { Client } = await import('pg');
+  return {
+    url,
+    query: async <T>(sql: string) => {
+      const c = new Client({ connectionString: url });
+      await c.connect();
+      try {
+        return (await c.query(sql)).rows as T[];
+      } finally {
+        await c.end();
+      }
+    },
+    drop: () => pg.dropTestDatabase(name),
+  };
+}

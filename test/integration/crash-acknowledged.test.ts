@@ -7,14 +7,14 @@
 //   them (never a member without its event, nor an event without its members);
 // - no membership or event exists that no request asked for; SQLite passes PRAGMA integrity_check.
 // Then restart on the same database and check the gateway serves exactly those members on both mounts.
-// The same scenario runs on PostgreSQL when a server answers at TEST_PG_URL (skipped otherwise).
+// The same scenario runs on PostgreSQL when a server answers at TEST_PG_URL (a visible skip otherwise; under CI=true a failure).
 // one pass only: it runs its SQLite and its PostgreSQL variant itself (scripts/test-postgres.js leaves it out of the PostgreSQL pass).
 import { mkdtempSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { Client } from 'pg';
 import { mintToken } from '../../src/auth/mint';
-import { createTestDatabase, dropTestDatabase, postgresReachable, testDatabaseUrl } from '../helpers/postgres';
+import { createTestDatabase, dropTestDatabase, postgresTest, testDatabaseUrl } from '../helpers/postgres';
 import { ensureBuilt, http, startServer, type ServerProcess, pool } from '../helpers/process';
 
 const JWT_SECRET = 'crash-acknowledged-secret-0123456789-abcdefghij';
@@ -33,11 +33,8 @@ jest.setTimeout(120_000);
 const dirs: string[] = [];
 const servers: ServerProcess[] = [];
 const databases: string[] = [];
-let pgReachable = false;
-
 beforeAll(async () => {
   ensureBuilt();
-  pgReachable = await postgresReachable();
 }, 180_000);
 
 afterAll(async () => {
@@ -333,8 +330,7 @@ test('SQLite: kill -9 mid-load, three times: every acknowledged add survives wit
   process.stdout.write(`crash-acknowledged sqlite (${Date.now() - t0} ms): ${r.acked} acked, ${r.unacked} unanswered of which ${r.presentUnacked} committed\n  ${r.perCycle.join('\n  ')}\n`);
 });
 
-test('PostgreSQL: the same scenario (skipped when no server answers at TEST_PG_URL)', async () => {
-  if (!pgReachable) return; // no PostgreSQL here: nothing to test
+postgresTest('PostgreSQL: the same scenario (a visible skip without a server at TEST_PG_URL; a failure under CI=true)', async () => {
   const t0 = Date.now();
   const r = await scenario(await postgresBackend());
   expect(r.acked).toBeGreaterThanOrEqual(CYCLES * 120);

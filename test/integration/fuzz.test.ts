@@ -11,14 +11,14 @@
 // the test name and in the failure report, which prints each failing request exactly (tokens redacted); FUZZ_SEED=<n>
 // runs another seed, FUZZ_REPORT=<file> writes every failure and the gateway's log. Every request goes out as raw
 // bytes over its own TCP connection (so nothing is normalised or refused by a client library), 16 in flight.
-// one pass only: the gateway under test is a SQLite child process (scripts/test-postgres.js leaves it out of the PostgreSQL pass).
+// The gateway runs on the backend of the test pass (childDatabase).
 import { createHmac } from 'node:crypto';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { brotliCompressSync, deflateSync, gzipSync } from 'node:zlib';
-import { ensureBuilt, http, mintWithCli, startServer, type ServerProcess } from '../helpers/process';
+import { childDatabase, ensureBuilt, http, mintWithCli, startServer, type ChildDatabase, type ServerProcess } from '../helpers/process';
 
 const SEED = (Number(process.env.FUZZ_SEED ?? 0x5c1b_f022) >>> 0) || 1;
 const JWT_SECRET = 'fuzz-test-secret-0123456789-abcdefghijklmnopqrstuv';
@@ -1034,6 +1034,7 @@ function describeRequest(i: number, f: Fuzz, fx: Fixture): string {
 // The test
 
 let dir: string;
+let db: ChildDatabase | undefined;
 let server: ServerProcess | undefined;
 let fx: Fixture;
 let canary: { id: string; userName: string; groupId: string };
@@ -1041,8 +1042,9 @@ let canary: { id: string; userName: string; groupId: string };
 beforeAll(async () => {
   ensureBuilt();
   dir = mkdtempSync(path.join(os.tmpdir(), 'scimbridge-fuzz-'));
+  db = await childDatabase(dir);
   const env = {
-    DATABASE_URL: `sqlite:${path.join(dir, 'db.sqlite')}`, JWT_SECRET, RATE_LIMIT_PER_SECOND: '0', WORKER_IN_PROCESS: 'false',
+    DATABASE_URL: db.url, JWT_SECRET, RATE_LIMIT_PER_SECOND: '0', WORKER_IN_PROCESS: 'false',
   };
   server = await startServer(env);
   const write = await mintWithCli(env, 'default');
@@ -1080,6 +1082,7 @@ beforeAll(async () => {
 
 afterAll(async () => {
   await server?.stop();
+  await db?.drop();
   if (dir) rmSync(dir, { recursive: true, force: true });
 });
 

@@ -8,7 +8,7 @@ import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { startWebhookReceiverEmulator, type WebhookReceiverEmulator } from '../fixtures/emulators/webhook-receiver';
-import { adminUrl, createTestDatabase, dropTestDatabase, postgresReachable } from '../helpers/postgres';
+import { adminUrl, createTestDatabase, dropTestDatabase, postgresReachableSync, postgresTest } from '../helpers/postgres';
 import { ensureBuilt, http, mintWithCli, startServer, waitFor, type ServerProcess } from '../helpers/process';
 
 const JWT_SECRET = 'pg-outage-test-secret-0123456789-abcdefghijklmn';
@@ -62,7 +62,7 @@ class TcpProxy {
   }
 }
 
-let reachable = false;
+const reachable = postgresReachableSync();
 let dbName: string | undefined;
 let proxy: TcpProxy | undefined;
 let server: ServerProcess | undefined;
@@ -70,7 +70,6 @@ let hook: WebhookReceiverEmulator | undefined;
 let dir: string | undefined;
 
 beforeAll(async () => {
-  reachable = await postgresReachable();
   if (!reachable) return;
   ensureBuilt();
   dbName = await createTestDatabase();
@@ -86,8 +85,7 @@ afterAll(async () => {
   if (dbName) await dropTestDatabase(dbName);
 });
 
-test('database cut: 503 SCIM errors with Retry-After and /readyz 503; restored: the gateway recovers by itself', async () => {
-  if (!reachable) return; // no PostgreSQL here: nothing to test
+postgresTest('database cut: 503 SCIM errors with Retry-After and /readyz 503; restored: the gateway recovers by itself', async () => {
   const upstream = new URL(adminUrl);
   proxy = new TcpProxy(upstream.hostname, Number(upstream.port || 5432));
   await proxy.start();

@@ -1,14 +1,14 @@
 // PostgreSQL-specific behaviour of PostgresStore: concurrent writers through separate pools, migrations raced by
 // replicas, outbox ingest when transactions commit out of seq order, lost connections. Runs whenever the server at
-// TEST_PG_URL answers (whatever TEST_DATABASE says); skipped otherwise.
+// TEST_PG_URL answers (whatever TEST_DATABASE says); a visible skip otherwise, and a failure under CI=true.
 import { randomUUID } from 'node:crypto';
 import { Client } from 'pg';
 import { StoreError } from '../../src/store/errors';
 import { PostgresStore } from '../../src/store/postgres';
-import { createTestDatabase, dropTestDatabase, postgresReachable, testDatabaseUrl } from '../helpers/postgres';
+import { createTestDatabase, dropTestDatabase, postgresReachableSync, postgresTest, testDatabaseUrl } from '../helpers/postgres';
 import { PATCH_SCHEMA, scim, startGateway, user } from '../helpers/gateway';
 
-let reachable = false;
+const reachable = postgresReachableSync();
 let dbName: string;
 const stores: PostgresStore[] = [];
 
@@ -19,7 +19,6 @@ function store(params = ''): PostgresStore {
 }
 
 beforeAll(async () => {
-  reachable = await postgresReachable();
   if (reachable) dbName = await createTestDatabase();
 });
 afterAll(async () => {
@@ -27,12 +26,8 @@ afterAll(async () => {
   if (reachable) await dropTestDatabase(dbName);
 });
 
-/** Skips (passes trivially) when no PostgreSQL answers; `npm test` reports that the PG pass was skipped. */
-const pg = (name: string, fn: () => Promise<void>, timeout?: number) =>
-  test(name, async () => {
-    if (!reachable) return;
-    await fn();
-  }, timeout);
+/** A visible skip when no PostgreSQL answers (a failure under CI=true): postgresTest. */
+const pg = postgresTest;
 
 const newUser = (s: PostgresStore, tenant: string) =>
   s.createUser(tenant, { userName: `u-${randomUUID()}`, active: true, emails: [], resource: {} });

@@ -11,7 +11,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { Client } from 'pg';
 import { startWebhookReceiverEmulator, type WebhookReceiverEmulator } from '../fixtures/emulators/webhook-receiver';
-import { createTestDatabase, dropTestDatabase, postgresReachable, testDatabaseUrl } from '../helpers/postgres';
+import { createTestDatabase, dropTestDatabase, postgresReachableSync, postgresTest, testDatabaseUrl } from '../helpers/postgres';
 import { ensureBuilt, http, mintWithCli, startServer, waitFor, type ServerProcess, pool } from '../helpers/process';
 
 const JWT_SECRET = 'replicas-test-secret-0123456789-abcdefghijklmnop';
@@ -23,7 +23,7 @@ const LEASE_MS = 3000;
 
 jest.setTimeout(150_000);
 
-let reachable = false;
+const reachable = postgresReachableSync();
 let dbName: string | undefined;
 let db: Client | undefined;
 let hook: WebhookReceiverEmulator | undefined;
@@ -31,7 +31,6 @@ let dir: string | undefined;
 const servers: ServerProcess[] = [];
 
 beforeAll(async () => {
-  reachable = await postgresReachable();
   if (!reachable) return;
   ensureBuilt();
   dbName = await createTestDatabase();
@@ -58,8 +57,7 @@ async function rows<T>(sql: string, params: unknown[] = []): Promise<T[]> {
 const receivedId = (e: { body: unknown }) => (e.body as { id: string }).id;
 const seqOf = (id: string) => Number(id.split(':')[1]);
 
-test('two replicas on one database: no lost update, exactly-once delivery while both live, takeover after kill -9', async () => {
-  if (!reachable) return; // no PostgreSQL here: nothing to test
+postgresTest('two replicas on one database: no lost update, exactly-once delivery while both live, takeover after kill -9', async () => {
   db = new Client({ connectionString: testDatabaseUrl(dbName!) });
   await db.connect();
   hook = await startWebhookReceiverEmulator({ credential: HOOK_SECRET });

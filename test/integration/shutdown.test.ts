@@ -1,25 +1,32 @@
 // Graceful shutdown of the real gateway process: SIGTERM stops new connections, lets an in-flight request finish
 // and answers it, releases claims of deliveries still running, and exits within SHUTDOWN_TIMEOUT_MS.
-// one pass only: the gateways under test are SQLite child processes (scripts/test-postgres.js leaves it out of the PostgreSQL pass).
+// The gateways run on the backend of the test pass (childDatabase).
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer, request, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
-import { ensureBuilt, mintWithCli, querySqlite, startServer, waitFor, type ServerProcess } from '../helpers/process';
+import { childDatabase, ensureBuilt, mintWithCli, startServer, waitFor, type ChildDatabase, type ServerProcess } from '../helpers/process';
 
 jest.setTimeout(60_000);
 
 const JWT_SECRET = 'shutdown-secret-shutdown-secret-0123456789';
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 let dir: string;
+let db: ChildDatabase;
 
 beforeAll(() => ensureBuilt());
-beforeEach(() => { dir = mkdtempSync(path.join(os.tmpdir(), 'shutdown-')); });
-afterEach(() => rmSync(dir, { recursive: true, force: true }));
+beforeEach(async () => {
+  dir = mkdtempSync(path.join(os.tmpdir(), 'shutdown-'));
+  db = await childDatabase(dir);
+});
+afterEach(async () => {
+  await db.drop();
+  rmSync(dir, { recursive: true, force: true });
+});
 
 function env(extra: Record<string, string> = {}) {
-  return { DATABASE_URL: `sqlite:${path.join(dir, 'db.sqlite')}`, JWT_SECRET, RATE_LIMIT_PER_SECOND: '0', ...extra };
+  return { DATABASE_URL: db.url, JWT_SECRET, RATE_LIMIT_PER_SECOND: '0', ...extra };
 }
 
 /** Starts a POST whose body arrives in two parts; returns a function that sends the rest and reads the answer. */
@@ -67,7 +74,7 @@ test('SIGTERM: no new connections, the in-flight request completes with its answ
   expect(status.code).toBe(0);
   expect(Date.now() - t0).toBeLessThan(10_000);
   // What it answered is in the database.
-  expect(querySqlite<{ n: number }>(dir, "SELECT count(*) AS n FROM users WHERE user_name = 'drained@example.com'")[0].n).toBe(1);
+  expect(Number((await db.query<{ n: number }>("SELECT count(*) AS n FROM users WHERE user_name = 'drained@example.com'"))[0].n)).toBe(1);
 });
 
 test('a request that never finishes does not hold the process past SHUTDOWN_TIMEOUT_MS', async () => {
@@ -82,7 +89,7 @@ test('a request that never finishes does not hold the process past SHUTDOWN_TIME
   const took = Date.now() - t0;
   expect(took).toBeLessThan(1500 + 1500);
   expect(status.code).toBe(1); // not everything finished in time
-  expect(querySqlite<{ n: number }>(dir, "SELECT count(*) AS n FROM users WHERE user_name = 'never@example.com'")[0].n).toBe(0);
+  expect(Number((await db.query<{ n: number }>("SELECT count(*) AS n FROM users WHERE user_name = 'never@example.com'"))[0].n)).toBe(0);
 });
 
 describe('a delivery in flight at shutdown', () => {
@@ -110,12 +117,12 @@ describe('a delivery in flight at shutdown', () => {
     });
     expect(res.status).toBe(201);
     await waitFor('the delivery to be in flight', () => hits > 0, 10_000);
-    expect(querySqlite<{ state: string }>(dir, "SELECT state FROM deliveries WHERE target = 'slow'").map((r) => r.state)).toEqual(['in_flight']);
+    expect((await db.query<{ state: string }>("SELECT state FROM deliveries WHERE target = 'slow'")).map((r) => r.state)).toEqual(['in_flight']);
     const t0 = Date.now();
     server.child.kill('SIGTERM');
     await server.exited;
     expect(Date.now() - t0).toBeLessThan(2000 + 1500);
-    const rows = querySqlite<{ state: string; lease_until: number | null }>(dir, "SELECT state, lease_until FROM deliveries WHERE target = 'slow'");
+    const rows = await db.query<{ state: string; lease_until: number | null }>("SELECT state, lease_until FROM deliveries WHERE target = 'slow'");
     expect(rows).toHaveLength(1);
     expect(rows[0].state).toBe('pending');
   });

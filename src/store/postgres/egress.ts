@@ -30,9 +30,9 @@
 import type { Pool, PoolClient } from 'pg';
 import type {
   AttemptRecord, AttemptRow, ClaimedBatch, DeliveryQuery, DeliveryRow, DeliveryState, EgressStore, LinkKind,
-  LinkRow, ReplayableState, SettleInfo, TargetStats,
+  LinkRow, OutboxQuery, OutboxRow, ReplayableState, SettleInfo, TargetStats, AttemptQuery,
 } from '../egress-types';
-import { clip, toDelivery, toLink, type DRow, type LRow } from '../egress-rows';
+import { clip, conditions, toAttempt, toDelivery, toLink, type ARow, type DRow, type LRow } from '../egress-rows';
 import type { EventType } from '../events';
 import { sqlState } from './pool';
 
@@ -252,20 +252,30 @@ export class PostgresEgressStore implements EgressStore {
     return r.rows.map(toDelivery);
   }
 
+  async listOutbox(q: OutboxQuery): Promise<OutboxRow[]> {
+    const { where, params } = conditions([['tenant = ?', q.tenant], ['aggregate = ?', q.aggregate], ['seq > ?', q.afterSeq]], 'postgres');
+    const r = await this.read((p) => p.query<OutboxRow>(
+      `SELECT seq, tenant, aggregate, type, payload, created FROM outbox ${where}
+       ORDER BY seq ${q.order === 'desc' ? 'DESC' : 'ASC'} LIMIT $${params.length + 1}`, [...params, q.limit]));
+    return r.rows;
+  }
+
+  async listAttempts(q: AttemptQuery): Promise<AttemptRow[]> {
+    const { where, params } = conditions([['target = ?', q.target], ['outcome = ?', q.outcome]], 'postgres');
+    const r = await this.read((p) => p.query<ARow>(
+      `SELECT * FROM delivery_attempts ${where} ORDER BY id LIMIT $${params.length + 1}`, [...params, q.limit]));
+    return r.rows.map(toAttempt);
+  }
+
   async getDelivery(target: string, seq: number) {
     return this.read(async (p) => {
       const r = (await p.query<DRow & { payload: Record<string, unknown> }>(
         `SELECT ${DCOLS}, o.payload FROM deliveries d JOIN outbox o ON o.seq = d.seq WHERE d.target = $1 AND d.seq = $2`,
         [target, seq])).rows[0];
       if (!r) return undefined;
-      const a = await p.query<{ id: number; target: string; aggregate: string; first_seq: number; last_seq: number; at: string;
-        request: string | null; status: number | null; latency_ms: number | null; outcome: AttemptRecord['outcome']; error: string | null }>(
+      const a = await p.query<ARow>(
         'SELECT * FROM delivery_attempts WHERE target = $1 AND first_seq <= $2 AND last_seq >= $2 ORDER BY id', [target, seq]);
-      const attempts: AttemptRow[] = a.rows.map((x) => ({
-        id: x.id, target: x.target, aggregate: x.aggregate, firstSeq: x.first_seq, lastSeq: x.last_seq, at: x.at,
-        request: x.request ?? undefined, status: x.status ?? undefined, latencyMs: x.latency_ms ?? undefined,
-        outcome: x.outcome, error: x.error ?? undefined,
-      }));
+      const attempts: AttemptRow[] = a.rows.map(toAttempt);
       const { payload, ...delivery } = r;
       return { delivery: toDelivery(delivery), payload, attempts };
     });

@@ -2,9 +2,9 @@
 import type Database from 'better-sqlite3';
 import type {
   AttemptRecord, AttemptRow, ClaimedBatch, DeliveryQuery, DeliveryRow, DeliveryState, EgressStore, LinkKind,
-  LinkRow, ReplayableState, SettleInfo, TargetStats,
+  LinkRow, OutboxQuery, OutboxRow, ReplayableState, SettleInfo, TargetStats, AttemptQuery,
 } from '../egress-types';
-import { clip, toDelivery, toLink, type DRow, type LRow } from '../egress-rows';
+import { clip, conditions, toAttempt, toDelivery, toLink, type ARow, type DRow, type LRow } from '../egress-rows';
 import type { EventType } from '../events';
 
 export class SqliteEgressStore implements EgressStore {
@@ -60,9 +60,7 @@ export class SqliteEgressStore implements EgressStore {
       removeLink: db.prepare<[string, LinkKind, string]>('DELETE FROM links WHERE target = ? AND kind = ? AND scim_id = ?'),
       delivery: db.prepare<[string, number], DRow & { payload: string }>(
         'SELECT d.*, o.payload FROM deliveries d JOIN outbox o ON o.seq = d.seq WHERE d.target = ? AND d.seq = ?'),
-      attemptsOf: db.prepare<[string, number, number], { id: number; target: string; aggregate: string; first_seq: number;
-        last_seq: number; at: string; request: string | null; status: number | null; latency_ms: number | null;
-        outcome: AttemptRecord['outcome']; error: string | null }>(
+      attemptsOf: db.prepare<[string, number, number], ARow>(
         'SELECT * FROM delivery_attempts WHERE target = ? AND first_seq <= ? AND last_seq >= ? ORDER BY id'),
       replayAll: db.prepare<[number, string, string, ReplayableState]>(
         `UPDATE deliveries SET state = 'pending', attempts = 0, next_at = ?, updated = ? WHERE target = ? AND state = ?`),
@@ -193,14 +191,23 @@ export class SqliteEgressStore implements EgressStore {
     return (this.db.prepare(sql).all(...params, q.limit) as DRow[]).map(toDelivery);
   }
 
+  async listOutbox(q: OutboxQuery): Promise<OutboxRow[]> {
+    const { where, params } = conditions([['tenant = ?', q.tenant], ['aggregate = ?', q.aggregate], ['seq > ?', q.afterSeq]]);
+    const rows = this.db.prepare(`SELECT seq, tenant, aggregate, type, payload, created FROM outbox ${where}
+      ORDER BY seq ${q.order === 'desc' ? 'DESC' : 'ASC'} LIMIT ?`).all(...params, q.limit) as (Omit<OutboxRow, 'payload'> & { payload: string })[];
+    return rows.map((r) => ({ ...r, payload: JSON.parse(r.payload) as Record<string, unknown> }));
+  }
+
+  async listAttempts(q: AttemptQuery): Promise<AttemptRow[]> {
+    const { where, params } = conditions([['target = ?', q.target], ['outcome = ?', q.outcome]]);
+    const rows = this.db.prepare(`SELECT * FROM delivery_attempts ${where} ORDER BY id LIMIT ?`).all(...params, q.limit) as ARow[];
+    return rows.map(toAttempt);
+  }
+
   async getDelivery(target: string, seq: number) {
     const r = this.s.delivery.get(target, seq);
     if (!r) return undefined;
-    const attempts: AttemptRow[] = this.s.attemptsOf.all(target, seq, seq).map((a) => ({
-      id: a.id, target: a.target, aggregate: a.aggregate, firstSeq: a.first_seq, lastSeq: a.last_seq, at: a.at,
-      request: a.request ?? undefined, status: a.status ?? undefined, latencyMs: a.latency_ms ?? undefined,
-      outcome: a.outcome, error: a.error ?? undefined,
-    }));
+    const attempts: AttemptRow[] = this.s.attemptsOf.all(target, seq, seq).map(toAttempt);
     return { delivery: toDelivery(r), payload: JSON.parse(r.payload) as Record<string, unknown>, attempts };
   }
 

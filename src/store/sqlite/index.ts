@@ -414,7 +414,7 @@ export class SqliteStore implements Store {
       if (!before) throw new StoreError('not_found', `User ${id} not found`);
       this.checkVersion(before.version, opts);
       // Memberships go with the user, in this transaction; each group it left gets an event and a new version.
-      const groups = this.s.groupsOfUser.all(before.rid);
+      const groups = this.s.groupsOfUser.all(before.rid).sort();
       const events: ChangeEvent[] = groups.map((g) => ({
         type: 'group.members_removed', aggregate: `group:${g}`, payload: { groupId: g, userIds: [id] },
       }));

@@ -35,8 +35,8 @@ async function post(token: string, path: string, body: unknown): Promise<any> {
   return res.body;
 }
 
-function seqsOf(aggregate: string): number[] {
-  return (gw.store.db.prepare('SELECT seq FROM outbox WHERE aggregate = ? ORDER BY seq').all(aggregate) as { seq: number }[]).map((r) => r.seq);
+async function seqsOf(aggregate: string): Promise<number[]> {
+  return (await gw.store.egress.listOutbox({ aggregate, limit: 10_000 })).map((r) => r.seq);
 }
 
 beforeAll(async () => {
@@ -67,7 +67,7 @@ beforeAll(async () => {
     const id = (await post(scimA, '/Users', user(name))).id;
     acme.users.push(id);
     await worker.drain();
-    acme.deadSeqs.push(...seqsOf(`user:${id}`));
+    acme.deadSeqs.push(...(await seqsOf(`user:${id}`)));
   }
   acme.group = (await post(scimA, '/Groups', group('Admin Group', [acme.users[0]]))).id;
   expect((await scim('PATCH', `${gw.api}/Groups/${acme.group}`, scimA, patchOp([{ op: 'replace', path: 'displayName', value: 'Admin Group 2' }]))).status).toBe(204);
@@ -81,7 +81,7 @@ beforeAll(async () => {
   hookB.failNext(1, { status: 410, body: { error: 'gone-at-globex' } });
   const dead = (await post(scimB, '/Users', user('adm-v2@example.com'))).id;
   await worker.drain();
-  globex.deadSeq = seqsOf(`user:${dead}`)[0];
+  globex.deadSeq = (await seqsOf(`user:${dead}`))[0];
   globex.events = 4;
 
   expect(acme.deadSeqs).toHaveLength(2);
@@ -229,7 +229,7 @@ describe('GET /admin/deliveries/:target/:seq', () => {
     expect(r.body.attempts[0].request).toMatch(/^POST\b/);
     expect(r.body.attempts[0].error).toContain('rejected-by-acme-receiver');
 
-    const doneSeq = seqsOf(`group:${acme.group}`)[0];
+    const doneSeq = (await seqsOf(`group:${acme.group}`))[0];
     const done = await admin('GET', `/deliveries/hook-a/${doneSeq}`, adminA);
     expect(done.body.delivery.state).toBe('done');
     expect(done.body.attempts.length).toBeGreaterThanOrEqual(1);
@@ -274,7 +274,7 @@ describe('replay', () => {
     const id = (await post(scimA, '/Users', user('adm-u4@example.com'))).id;
     // Taken from the outbox but not yet sent: pending.
     await gw.store.egress.ingest('hook-a', 'acme', ['user.created'], 100);
-    const [seq] = seqsOf(`user:${id}`);
+    const [seq] = await seqsOf(`user:${id}`);
     expect((await admin('GET', `/deliveries/hook-a/${seq}`, adminA)).body.delivery.state).toBe('pending');
     const r = await admin('POST', `/deliveries/hook-a/${seq}/replay`, adminA);
     expectScimError(r, 409);
