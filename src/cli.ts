@@ -3,7 +3,8 @@
 import { Command } from 'commander';
 import { mintToken } from './auth/mint';
 import { parseTtl } from './auth/ttl';
-import { ConfigError, loadConfig, type Config } from './config';
+import { loadConfig, type Config } from './config';
+import { ConfigError } from './config-error';
 import { createLogger } from './log';
 import { loadTargets, openRuntime, startWorker } from './runtime';
 import type { Store } from './store/types';

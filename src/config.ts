@@ -1,16 +1,11 @@
 // Environment in, validated config out. Nothing here knows HTTP or SQL.
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
+import { ConfigError } from './config-error';
 import { parseSchedule } from './egress/retry';
 
-export class ConfigError extends Error {
-  constructor(readonly variable: string, message: string) {
-    super(`${variable}: ${message}`);
-    this.name = 'ConfigError';
-  }
-}
 
-export type SqliteSynchronous = 'OFF' | 'NORMAL' | 'FULL' | 'EXTRA';
+type SqliteSynchronous = 'OFF' | 'NORMAL' | 'FULL' | 'EXTRA';
 
 export interface SqliteDatabaseConfig {
   kind: 'sqlite';
@@ -19,13 +14,13 @@ export interface SqliteDatabaseConfig {
   synchronous: SqliteSynchronous;
 }
 
-export interface PostgresDatabaseConfig {
+interface PostgresDatabaseConfig {
   kind: 'postgres';
   /** postgres:// or postgresql:// URL as given (may carry a password: print it only through redactUrl). */
   url: string;
 }
 
-export type DatabaseConfig = SqliteDatabaseConfig | PostgresDatabaseConfig;
+type DatabaseConfig = SqliteDatabaseConfig | PostgresDatabaseConfig;
 
 /** Where verification keys come from. Exactly one source, or none (a generated secret is used). */
 export type JwtKeySource =
@@ -132,7 +127,7 @@ function urlVar(env: Env, name: string): string | undefined {
   return raw;
 }
 
-export function parseDatabaseUrl(raw: string | undefined, synchronousRaw: string | undefined): DatabaseConfig {
+function parseDatabaseUrl(raw: string | undefined, synchronousRaw: string | undefined): DatabaseConfig {
   const value = raw && raw !== '' ? raw : 'sqlite:./data/scimbridge.db';
   const sync = (synchronousRaw ?? 'NORMAL').toUpperCase();
   if (!['OFF', 'NORMAL', 'FULL', 'EXTRA'].includes(sync)) {
@@ -155,7 +150,7 @@ export function parseDatabaseUrl(raw: string | undefined, synchronousRaw: string
 }
 
 /** Hide a password in a URL before it appears in a message. */
-export function redactUrl(value: string): string {
+function redactUrl(value: string): string {
   return value.replace(/\/\/([^:@/]+):[^@/]*@/, '//$1:***@');
 }
 
@@ -172,7 +167,7 @@ function looksLikePem(text: string, kind: 'PUBLIC' | 'PRIVATE'): boolean {
     (kind === 'PUBLIC' && /-----BEGIN CERTIFICATE-----/.test(text));
 }
 
-export function parseJwtConfig(env: Env): JwtConfig {
+function parseJwtConfig(env: Env): JwtConfig {
   const secret = env.JWT_SECRET || undefined;
   const pubInline = env.JWT_PUBLIC_KEY || undefined;
   const pubFile = env.JWT_PUBLIC_KEY_FILE || undefined;

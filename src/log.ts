@@ -2,7 +2,7 @@
 // every string of every line (userNames and error messages often are addresses; logs must not collect them).
 import pino, { type Logger } from 'pino';
 
-export const REDACT_PATHS = [
+const REDACT_PATHS = [
   'req.headers.authorization', 'headers.authorization', 'authorization', 'token', 'secret', 'credential',
   '*.token', '*.secret', '*.credential', '*.authorization', 'config.jwt', 'jwt.source',
 ];
@@ -10,7 +10,7 @@ export const REDACT_PATHS = [
 const EMAIL = /[A-Za-z0-9._%+\-]+@[A-Za-z0-9\-]+(?:\.[A-Za-z0-9\-]+)*\.[A-Za-z]{2,}/g;
 
 /** A copy of a log value with e-mail addresses masked (errors become plain objects with their message and stack). */
-export function maskEmails(value: unknown, depth = 0): unknown {
+function maskEmails(value: unknown, depth = 0): unknown {
   if (typeof value === 'string') return value.includes('@') ? value.replace(EMAIL, '[email]') : value;
   if (value === null || typeof value !== 'object' || depth > 8) return value;
   if (Array.isArray(value)) return value.map((v) => maskEmails(v, depth + 1));

@@ -4,12 +4,13 @@
 // SHUTDOWN_TIMEOUT_MS.
 import { createServer, type Server } from 'node:http';
 import type { Logger } from 'pino';
-import { ConfigError, loadConfig, type Config } from './config';
+import { loadConfig, type Config } from './config';
+import { ConfigError } from './config-error';
 import type { DeliveryWorker } from './egress';
 import { createLogger } from './log';
 import { GatewayMetrics } from './ops/metrics';
 import { loadTargets, openRuntime, startWorker } from './runtime';
-import { answerUnparsedRequests } from './scim/errors';
+import { answerUnparsedRequests } from './http/scim-error';
 import { buildApp } from './server';
 import type { Store } from './store/types';
 

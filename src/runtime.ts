@@ -30,7 +30,7 @@ export function startWorker(config: Config, rt: Runtime, log: Logger, targets: T
   return worker;
 }
 
-export function openStore(config: Config, log?: Logger): Store {
+function openStore(config: Config, log?: Logger): Store {
   const db = config.database;
   if (db.kind === 'postgres') {
     // Never log the URL itself: it may carry a password (redactUrl).

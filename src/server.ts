@@ -11,7 +11,7 @@ import { TenantRateLimiter } from './ops/rate-limit';
 import { requestLog } from './ops/request-log';
 import { securityHeaders } from './ops/security-headers';
 import type { ScimLimits } from './scim/context';
-import { sendScimError } from './scim/errors';
+import { sendScimError } from './http/scim-error';
 import { MOUNTS, scimMount } from './scim/router';
 import type { Store } from './store/types';
 

@@ -9,7 +9,7 @@ import type { TargetConfig } from '../egress/targets';
 import type { DeliveryState, LinkKind } from '../store/egress-types';
 import type { AuditOperation } from '../store/audit';
 import type { Store } from '../store/types';
-import { sendScimError } from '../scim/errors';
+import { sendScimError } from '../http/scim-error';
 
 export interface AdminDeps {
   store: Store;

@@ -4,7 +4,7 @@ import type { NextFunction, Request, RequestHandler, Response } from 'express';
 import { AuthError, KeySetUnavailableError } from './errors';
 import type { Principal } from './principal';
 import type { TokenVerifier } from './verify';
-import { sendScimError } from '../scim/errors';
+import { sendScimError } from '../http/scim-error';
 
 const REALM = 'Bearer realm="scimbridge"';
 /** RFC 6750 §2.1 b64token. */
@@ -25,7 +25,7 @@ function reject(res: Response, err: AuthError, scope?: string): void {
 }
 
 /** The bearer token from an Authorization header, or an AuthError saying why there is none. */
-export function bearerToken(header: string | undefined): string {
+function bearerToken(header: string | undefined): string {
   const m = /^(\S+)(?:[ ]+(.*))?$/.exec(header?.trim() ?? '');
   if (!m || m[1].toLowerCase() !== 'bearer') {
     // Absent, or another scheme (Basic...): "unaware that authentication is necessary".

@@ -29,12 +29,12 @@ export interface Connector {
   deliver(ctx: DeliveryContext): Promise<void>;
 }
 
-export const GROUP_EVENTS: readonly EventType[] = [
+const GROUP_EVENTS: readonly EventType[] = [
   'group.created', 'group.updated', 'group.deleted', 'group.members_added', 'group.members_removed',
 ];
 
 /** A user's deactivation and reactivation, in each of its groups' streams (deprovisioning at group targets). */
-export const ACCESS_EVENTS: readonly EventType[] = ['group.members_deactivated', 'group.members_reactivated'];
+const ACCESS_EVENTS: readonly EventType[] = ['group.members_deactivated', 'group.members_reactivated'];
 
 /** What a group target takes in: group changes, plus access changes unless it keeps deactivated users' memberships. */
 export function groupTargetEvents(target: TargetConfig): readonly EventType[] {

@@ -32,7 +32,7 @@ export interface CallRecorder {
   pauseUntil(at: number): void;
 }
 
-export const ERROR_BODY_LIMIT = 2000;
+const ERROR_BODY_LIMIT = 2000;
 
 export function truncate(text: string, limit = ERROR_BODY_LIMIT): string {
   return text.length > limit ? `${text.slice(0, limit)}…` : text;
@@ -40,7 +40,7 @@ export function truncate(text: string, limit = ERROR_BODY_LIMIT): string {
 
 const RETRYABLE = new Set([408, 425, 429]);
 
-export function isRetryableStatus(status: number): boolean {
+function isRetryableStatus(status: number): boolean {
   return RETRYABLE.has(status) || status >= 500;
 }
 
@@ -140,7 +140,7 @@ export async function call(
  * A target may echo our credential back in an error body; that body is stored with the dead letter, so every
  * form of the credential (the header value, and the token after its scheme) is cut out first.
  */
-export function redactSecrets(text: string, auth: Record<string, string>): string {
+function redactSecrets(text: string, auth: Record<string, string>): string {
   const secrets = new Set<string>();
   for (const v of Object.values(auth)) {
     for (const candidate of [v, v.split(' ').pop() ?? '', v.split('=').pop() ?? '']) {

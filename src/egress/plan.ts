@@ -9,7 +9,7 @@ export interface GroupAttributes {
   description?: string;
 }
 
-export type AttributeName = 'displayName' | 'description' | 'externalId';
+type AttributeName = 'displayName' | 'description' | 'externalId';
 
 export interface GroupChangeSet {
   groupId: string;

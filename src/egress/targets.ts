@@ -1,11 +1,11 @@
 // TARGETS_FILE: the delivery targets, validated at start with messages that name the field.
 import { readFileSync } from 'node:fs';
 import { z } from 'zod';
-import { ConfigError } from '../config';
+import { ConfigError } from '../config-error';
 import type { GroupLinkRule } from '../store/link-rules';
 import { DEFAULT_SCHEDULE, parseSchedule } from './retry';
 
-export const TARGET_KINDS = ['selfcommunity', 'timeslot', 'konstantly', 'scim', 'webhook'] as const;
+const TARGET_KINDS = ['selfcommunity', 'timeslot', 'konstantly', 'scim', 'webhook'] as const;
 export type TargetKind = (typeof TARGET_KINDS)[number];
 
 const httpUrl = z.string().refine((v) => {
@@ -47,7 +47,6 @@ const targetSchema = z.object({
 
 const fileSchema = z.object({ targets: z.array(targetSchema) }).strict();
 
-export type GroupMapping = z.infer<typeof groupMapping>;
 
 export interface TargetConfig extends Omit<z.infer<typeof targetSchema>, 'retrySchedule'> {
   /** Delays in ms, one per retry. */

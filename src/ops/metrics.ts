@@ -1,19 +1,18 @@
 // Prometheus metrics (prom-client), one registry per app so several gateways in one process (tests) never share
 // counters. Label values come from fixed sets, never from request data, so cardinality stays bounded.
+import { readFileSync } from 'node:fs';
+import path from 'node:path';
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import { projectRoot } from '../paths';
 import type { EgressMetrics } from '../egress/metrics';
 import type { TargetStats } from '../store/egress-types';
 import type { Store } from '../store/types';
 
 const VERSION: string = (() => {
   try {
-    return (require('../../package.json') as { version: string }).version;
+    return (JSON.parse(readFileSync(path.join(projectRoot(), 'package.json'), 'utf8')) as { version: string }).version;
   } catch {
-    try {
-      return (require('../../../package.json') as { version: string }).version;
-    } catch {
-      return 'unknown';
-    }
+    return 'unknown';
   }
 })();
 

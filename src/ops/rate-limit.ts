@@ -1,7 +1,7 @@
 // Per-tenant request rate limit: a token bucket per tenant, in this process (each replica limits on its own).
 // Refusals are 429 SCIM errors with Retry-After in whole seconds.
 import type { NextFunction, Request, Response } from 'express';
-import { sendScimError } from '../scim/errors';
+import { sendScimError } from '../http/scim-error';
 
 interface Bucket {
   tokens: number;

@@ -8,8 +8,8 @@ import { GROUP_FIELDS, USER_FIELDS } from '../store/filter';
 import { badRequest } from './errors';
 import { storable } from './shared';
 
-export const MAX_FILTER_LENGTH = 8192;
-export const MAX_FILTER_DEPTH = 32;
+const MAX_FILTER_LENGTH = 8192;
+const MAX_FILTER_DEPTH = 32;
 
 export type ResourceKind = 'User' | 'Group';
 

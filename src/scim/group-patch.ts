@@ -6,7 +6,7 @@ import type { MemberOp } from '../store/types';
 import { badRequest } from './errors';
 import { patchOperations, PATCH_SCHEMA, type PatchOperation } from './patch-op';
 
-export { PATCH_SCHEMA, type PatchOperation };
+export { PATCH_SCHEMA };
 
 const GROUP_URN = 'urn:ietf:params:scim:schemas:core:2.0:Group';
 

@@ -48,7 +48,7 @@ export function wantsMembers(query: ScimContext['query']): boolean {
   return !listed(query.excludedAttributes).includes('members');
 }
 
-export function memberJson(m: MemberRecord) {
+function memberJson(m: MemberRecord) {
   return { value: m.value, $ref: `${LOCATION_BASE}/Users/${m.value}`, type: 'User', ...(m.display !== undefined ? { display: m.display } : {}) };
 }
 
@@ -130,7 +130,7 @@ async function applyPlan(ctx: ScimContext, id: string, plan: GroupPatchPlan, mus
 }
 
 /** The attribute filter scimmy builds from attributes / excludedAttributes, for requests served without scimmy. */
-export function attributeFilter(query: ScimContext['query']): unknown {
+function attributeFilter(query: ScimContext['query']): unknown {
   if (query.attributes) return new SCIMMY.Types.Filter(query.attributes.split(',').map((a) => `${a.trim()} pr`).join(' and '));
   if (query.excludedAttributes) return new SCIMMY.Types.Filter(query.excludedAttributes.split(',').map((a) => `${a.trim()} np`).join(' and '));
   return undefined;

@@ -1,9 +1,8 @@
 // Per-request handling around the one scimmy-routers instance: a stable query object (Express 5 re-parses
 // req.query on each read), the request context, and each response's locations rewritten to the mount and host the
 // request came in on. scimmy keeps basepaths in process-global state; rewriting per response makes that harmless.
-import type { Request, Response } from 'express';
+import type { Request } from 'express';
 import SCIMMY from 'scimmy';
-import { LOCATION_BASE, type ScimContext } from './context';
 import { badRequest } from './errors';
 
 /** Every base scimmy may have written: our constant, or (for Schemas/ResourceTypes) whatever mount ran last. */
@@ -67,8 +66,3 @@ export function rewriteLocations(body: unknown, base: string): void {
   }
 }
 
-export function scimContext(res: Response): ScimContext {
-  return res.locals.scim as ScimContext;
-}
-
-export { LOCATION_BASE };

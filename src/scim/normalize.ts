@@ -40,8 +40,3 @@ export function normaliseBooleans(kind: 'User' | 'Group', body: unknown): void {
   }
 }
 
-/** Converts one value for a boolean attribute (used for PATCH op values addressed by path). */
-export function booleanValue(v: unknown): unknown {
-  const b = booleanString(v);
-  return b === undefined ? v : b;
-}

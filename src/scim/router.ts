@@ -7,9 +7,10 @@ import type { TokenVerifier } from '../auth/verify';
 import { rateLimit, type TenantRateLimiter } from '../ops/rate-limit';
 import { operationOf } from '../store/audit';
 import type { Store } from '../store/types';
-import { DEFAULT_LIMITS, etagOf, parseEtagList, type ScimContext, type ScimLimits } from './context';
+import { DEFAULT_LIMITS, parseEtagList, type ScimContext, type ScimLimits } from './context';
 import { scimmyRouters } from './declare';
-import { sendScimError, toScimError } from './errors';
+import { sendScimError } from '../http/scim-error';
+import { toScimError } from './errors';
 import { streamGroup } from './group-stream';
 import { patchGroup } from './groups';
 import { pinQuery, requestBase, rewriteLocations, stableQuery } from './mount';
@@ -183,4 +184,3 @@ function shapeResponses(req: Request, res: Response, base: string, limits: ScimL
   };
 }
 
-export { etagOf };

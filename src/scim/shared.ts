@@ -21,7 +21,7 @@ export async function guard<T>(ctx: ScimContext, fn: () => Promise<T>): Promise<
 }
 
 /** Deeper than any SCIM resource or PatchOp needs (a PatchOp setting the enterprise manager is 6). */
-export const MAX_BODY_DEPTH = 64;
+const MAX_BODY_DEPTH = 64;
 
 export function requireObjectBody(body: unknown, method: string): void {
   if (body === undefined || body === null) throw badRequest('invalidSyntax', `${method} needs a JSON object body`);

@@ -4,21 +4,19 @@ import type { UserInput, UserRecord } from '../store/types';
 import { USER_SORT } from '../store/filter';
 import { StoreError } from '../store/errors';
 import { etagOf, LOCATION_BASE, type ScimContext } from './context';
-import { badRequest, notFound, toScimError, ScimHttpError } from './errors';
+import { badRequest, notFound } from './errors';
 import { listQuery, listResponse } from './list';
 import { normaliseBooleans } from './normalize';
 import { normaliseUserPatch } from './user-patch';
 import { withKeyLock } from './keyed-lock';
 import { guard, ifVersion, plainJson, requireObjectBody } from './shared';
 
-const ENTERPRISE = 'urn:ietf:params:scim:schemas:extension:enterprise:2.0:User';
-
-export function userBase(): string {
+function userBase(): string {
   return `${LOCATION_BASE}/Users`;
 }
 
 /** The stored record as a SCIM resource (before scimmy's outbound shaping). */
-export function userObject(rec: UserRecord): Record<string, unknown> {
+function userObject(rec: UserRecord): Record<string, unknown> {
   return {
     ...rec.resource,
     id: rec.id,
@@ -27,7 +25,7 @@ export function userObject(rec: UserRecord): Record<string, unknown> {
 }
 
 /** A validated inbound user (scimmy schema instance) → what the store writes. */
-export function userInput(valid: object): UserInput {
+function userInput(valid: object): UserInput {
   const resource = plainJson(valid);
   for (const k of ['id', 'meta', 'schemas', 'password', 'groups']) delete resource[k];
   const emails = Array.isArray(resource.emails) ? (resource.emails as { value?: unknown; type?: unknown; primary?: unknown }[]) : [];
@@ -135,4 +133,3 @@ export class ScimUser extends SCIMMY.Resources.User {
   }
 }
 
-export { ENTERPRISE, ScimHttpError, toScimError };

@@ -5,7 +5,7 @@ import type { EventType } from './events';
 export type DeliveryState = 'pending' | 'in_flight' | 'done' | 'skipped' | 'dead';
 /** What a replay of all of a target's deliveries can take back to pending. */
 export type ReplayableState = 'dead' | 'skipped';
-export type AttemptOutcome = 'success' | 'retry' | 'permanent' | 'skip';
+type AttemptOutcome = 'success' | 'retry' | 'permanent' | 'skip';
 
 export interface QueuedEvent {
   seq: number;
@@ -59,7 +59,7 @@ export interface AttemptRow extends AttemptRecord {
 }
 
 export type LinkKind = 'group' | 'user';
-export type LinkSource = 'config' | 'admin' | 'created' | 'lookup';
+type LinkSource = 'config' | 'admin' | 'created' | 'lookup';
 
 export interface LinkRow {
   target: string;

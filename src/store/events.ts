@@ -23,7 +23,7 @@ export interface ChangeEvent {
 /** Member ids per event: large membership changes are split so no event row grows without bound. */
 export const MEMBER_IDS_PER_EVENT = 1000;
 
-export function chunk<T>(items: T[], size: number): T[][] {
+function chunk<T>(items: T[], size: number): T[][] {
   const out: T[][] = [];
   for (let i = 0; i < items.length; i += size) out.push(items.slice(i, i + size));
   return out;
@@ -87,12 +87,13 @@ export class MemberDelta {
     return kind === 'added' ? [this.addedSet, this.removedSet] : [this.removedSet, this.addedSet];
   }
 
+  // Netted sets come back sorted by id, like each step's list (the stores answer member ids sorted).
   get added(): string[] {
-    return this.only ? (this.only.kind === 'added' ? this.only.ids : []) : [...(this.addedSet ?? [])];
+    return this.only ? (this.only.kind === 'added' ? this.only.ids : []) : [...(this.addedSet ?? [])].sort();
   }
 
   get removed(): string[] {
-    return this.only ? (this.only.kind === 'removed' ? this.only.ids : []) : [...(this.removedSet ?? [])];
+    return this.only ? (this.only.kind === 'removed' ? this.only.ids : []) : [...(this.removedSet ?? [])].sort();
   }
 
   get changed(): boolean {
@@ -120,7 +121,7 @@ export function memberEvents(groupId: string, added: string[], removed: string[]
  * withdraw (or restore) the user's access in that group's commit order. The SCIM membership does not change; the
  * events say only that these members are now inactive (or active again). Groups in id order.
  */
-export function accessEvents(userId: string, groupIds: readonly string[], active: boolean): ChangeEvent[] {
+function accessEvents(userId: string, groupIds: readonly string[], active: boolean): ChangeEvent[] {
   const type = active ? 'group.members_reactivated' : 'group.members_deactivated';
   return [...groupIds].sort().map((groupId) => ({ type, aggregate: `group:${groupId}`, payload: { groupId, userIds: [userId] } }));
 }

@@ -23,7 +23,7 @@ export interface RuleLink {
   remoteId: string;
 }
 
-export function ruleMatches(rule: GroupLinkRule, g: LinkableGroup): boolean {
+function ruleMatches(rule: GroupLinkRule, g: LinkableGroup): boolean {
   const m = rule.match;
   return (m.id !== undefined && m.id === g.id)
     || (m.externalId !== undefined && m.externalId === g.externalId)

@@ -98,11 +98,6 @@ export interface GroupWriteResult {
   removed: string[];
 }
 
-/** Identifies the write for audit and events; the store records it with the change. */
-export interface Actor {
-  tenant: string;
-}
-
 export interface Store {
   readonly kind: 'sqlite' | 'postgres';
   /** Deliveries, attempts and links (egress). */

@@ -8,15 +8,15 @@ import { ensureBuilt, mintWithCli, ROOT, run, startServer, type ServerProcess } 
  * The vendors' suites are not this project's code: they are looked for in SCIM_CONFORMANCE_DIR, by default in the
  * shared/ folder beside this checkout (…/main and …/shared/conformance).
  */
-export const SUITES = process.env.SCIM_CONFORMANCE_DIR
+const SUITES = process.env.SCIM_CONFORMANCE_DIR
   ? path.resolve(process.env.SCIM_CONFORMANCE_DIR) : path.resolve(ROOT, '../shared/conformance');
-export const RUN_SUITES = path.join(SUITES, 'tools/run-suites.sh');
-export const NEWMAN = path.join(ROOT, 'node_modules/.bin/newman');
+const RUN_SUITES = path.join(SUITES, 'tools/run-suites.sh');
+const NEWMAN = path.join(ROOT, 'node_modules/.bin/newman');
 
 export const MOUNTS = ['/api/scim/v2', '/sso/scim/v2'] as const;
 
 /** Throws a readable error when newman is not installed. */
-export function checkPrerequisites(): void {
+function checkPrerequisites(): void {
   if (!existsSync(NEWMAN)) throw new Error(`newman not found at ${NEWMAN}; run npm install (newman@6 is a devDependency)`);
 }
 
@@ -84,7 +84,7 @@ export async function startConformanceGateway(): Promise<Conformance> {
   };
 }
 
-export interface NewmanFailure {
+interface NewmanFailure {
   /** Request (item) name. */
   request: string;
   /** Assertion name; for a failure that is not an assertion (request or script error), the error name and message. */

@@ -92,7 +92,7 @@ export function ensureBuilt(): void {
 }
 
 /** A TCP port that was free a moment ago on 127.0.0.1 (startServer retries if another process takes it meanwhile). */
-export function freePort(): Promise<number> {
+function freePort(): Promise<number> {
   return new Promise((resolve, reject) => {
     const srv = net.createServer();
     srv.unref();

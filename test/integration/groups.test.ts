@@ -3,7 +3,7 @@
 import { randomUUID } from 'node:crypto';
 import { sqliteOnly } from '../helpers/postgres';
 import {
-  ERROR_SCHEMA, GROUP_SCHEMA, group, PATCH_SCHEMA, scim, startGateway, user, type TestGateway, expectScimError } from '../helpers/gateway';
+  GROUP_SCHEMA, group, PATCH_SCHEMA, scim, startGateway, user, type TestGateway, expectScimError } from '../helpers/gateway';
 
 let gw: TestGateway;
 let t: string;

@@ -5,7 +5,8 @@ import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import Database from 'better-sqlite3';
-import { migrateSqlite, migrationFiles } from '../../src/store/sqlite/migrate';
+import { migrationFiles } from '../../src/store/migration-files';
+import { migrateSqlite } from '../../src/store/sqlite/migrate';
 import { SqliteStore } from '../../src/store/sqlite';
 import { parseFilter } from '../../src/scim/filter';
 

@@ -1,7 +1,7 @@
 // Users over real HTTP against a real SQLite file: create, read, replace, patch, delete, the enterprise extension,
 // and userName uniqueness (case-insensitive, per tenant).
 import { randomUUID } from 'node:crypto';
-import { ERROR_SCHEMA, PATCH_SCHEMA, scim, startGateway, user, USER_SCHEMA, type TestGateway, expectScimError } from '../helpers/gateway';
+import { PATCH_SCHEMA, scim, startGateway, user, USER_SCHEMA, type TestGateway, expectScimError } from '../helpers/gateway';
 import { sqliteOnly } from '../helpers/postgres';
 
 const ENTERPRISE = 'urn:ietf:params:scim:schemas:extension:enterprise:2.0:User';

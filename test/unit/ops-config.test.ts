@@ -1,5 +1,6 @@
 // Operations settings from the environment: defaults, valid values, and one message naming the variable otherwise.
-import { ConfigError, DEFAULT_OPS, parseOpsConfig } from '../../src/config';
+import { DEFAULT_OPS, parseOpsConfig } from '../../src/config';
+import { ConfigError } from '../../src/config-error';
 import { TenantRateLimiter } from '../../src/ops/rate-limit';
 import { classify } from '../../src/ops/request-log';
 

@@ -10,7 +10,7 @@ export const GROUP_SCHEMA = 'urn:ietf:params:scim:schemas:core:2.0:Group';
 export const PATCH_SCHEMA = 'urn:ietf:params:scim:api:messages:2.0:PatchOp';
 
 /** Member values per PATCH request: a big coalesced batch is sent in several requests of this many. */
-export const MEMBERS_PER_REQUEST = 1000;
+const MEMBERS_PER_REQUEST = 1000;
 
 /** A filter comparison value: a JSON string literal (RFC 7644 §3.4.2.2), so quotes and backslashes are escaped. */
 export function quoted(value: string): string {
@@ -45,7 +45,7 @@ export function createdId(res: CallResult, request: string): string {
   throw permanent(`${request} answered ${res.status} without the new resource's id`, { status: res.status, body: truncate(res.text) });
 }
 
-export function firstResourceId(res: CallResult): string | undefined {
+function firstResourceId(res: CallResult): string | undefined {
   const resources = res.json<{ Resources?: { id?: unknown }[] }>()?.Resources;
   return Array.isArray(resources) && resources.length ? idOf(resources[0]?.id) : undefined;
 }

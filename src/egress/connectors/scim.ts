@@ -10,9 +10,9 @@ import type { TargetConfig } from '../targets';
 import { dronahqApi } from './scim-dronahq';
 import { rfc7644Api } from './scim-rfc7644';
 
-export type ScimDialect = 'rfc7644' | 'dronahq';
+type ScimDialect = 'rfc7644' | 'dronahq';
 
-export function scimDialect(target: TargetConfig): ScimDialect {
+function scimDialect(target: TargetConfig): ScimDialect {
   return target.options.dialect === 'dronahq' ? 'dronahq' : 'rfc7644';
 }
 

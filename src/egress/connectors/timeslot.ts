@@ -18,7 +18,7 @@ import { deliverGroupBatch, type GroupApi } from '../group-sync';
 import type { TargetConfig } from '../targets';
 
 const seg = encodeURIComponent;
-export const TIMESLOT_MAX_NAME = 255;
+const TIMESLOT_MAX_NAME = 255;
 
 /** The name to send, or a dead letter when Timeslot would refuse it (Rails counts characters, not UTF-16 units). */
 function checkedName(name: string | undefined): string {

@@ -7,7 +7,7 @@ import { ALL_EVENTS } from '../connector';
 import type { TargetConfig } from '../targets';
 import { DeliveryError } from '../errors';
 
-export function webhookSignature(secret: string, body: string, t: number): string {
+function webhookSignature(secret: string, body: string, t: number): string {
   return `t=${t},v1=${createHmac('sha256', secret).update(`${t}.${body}`).digest('hex')}`;
 }
 

@@ -12,8 +12,10 @@ import type {
   UserInput, UserRecord, WriteOptions,
 } from '../types';
 import { PostgresEgressStore } from './egress';
-import { filterToSql, orderBy, Params } from './filter-sql';
+import { filterToSql, orderBy, Params } from '../filter-sql';
+import { postgresFilterDialect as dialect } from './filter-dialect';
 import { uniqueSorted } from '../member-ids';
+import { checkVersion, now, userSummary } from '../write-rules';
 import { linksFor, matchColumn, type GroupLinkRule, type LinkableGroup } from '../link-rules';
 import { ADD_MEMBERS_SQL, GROUP_COLUMNS, memberChangeSql } from './member-statement';
 import { migratePostgres, pendingPostgresMigrations } from './migrate';
@@ -54,14 +56,6 @@ function toGroup(r: GroupRow): GroupRecord {
     id: r.id, displayName: r.display_name, externalId: r.external_id ?? undefined, resource: r.resource,
     version: r.version, created: r.created, modified: r.modified,
   };
-}
-
-/** Timestamps strictly increase within the process, so meta.lastModified orders writes. */
-let lastStamp = 0;
-function now(): string {
-  const t = Math.max(Date.now(), lastStamp + 1);
-  lastStamp = t;
-  return new Date(t).toISOString();
 }
 
 const RETRYABLE = new Set(['40001', '40P01']);
@@ -278,12 +272,6 @@ export class PostgresStore implements Store {
     }
   }
 
-  private checkVersion(current: number, opts?: WriteOptions): void {
-    if (opts?.ifVersion !== undefined && opts.ifVersion !== current) {
-      throw new StoreError('version_mismatch', `resource is at version ${current}, not ${opts.ifVersion}`);
-    }
-  }
-
   // ---- users ----------------------------------------------------------------------------------------------
 
   private userValues(input: UserInput): unknown[] {
@@ -306,13 +294,6 @@ export class PostgresStore implements Store {
       [tenant, id, emails.map((e) => e.value.toLowerCase()), emails.map((e) => e.value), emails.map((e) => e.type ?? null),
         emails.map((e) => !!e.primary)],
     );
-  }
-
-  private userSummary(id: string, input: UserInput) {
-    return {
-      id, userName: input.userName, externalId: input.externalId, displayName: input.displayName,
-      active: input.active, emails: input.emails.map((e) => ({ value: e.value, type: e.type, primary: !!e.primary })),
-    };
   }
 
   private async lockUser(t: Tx, tenant: string, id: string): Promise<UserRow> {
@@ -338,7 +319,7 @@ export class PostgresStore implements Store {
           [tenant, id, ...this.userValues(input), stamp],
         );
         await this.writeEmails(t, tenant, id, input, true);
-        await this.emit(t, tenant, [{ type: 'user.created', aggregate: `user:${id}`, payload: { user: this.userSummary(id, input) } }], stamp,
+        await this.emit(t, tenant, [{ type: 'user.created', aggregate: `user:${id}`, payload: { user: userSummary(id, input) } }], stamp,
           { type: 'User', id, attributes: Object.keys(input.resource) });
         return toUser(r.rows[0]);
       }, opts?.actor);
@@ -357,7 +338,7 @@ export class PostgresStore implements Store {
     try {
       return await this.tx(async (t) => {
         const before = await this.lockUser(t, tenant, id);
-        this.checkVersion(before.version, opts);
+        checkVersion(before.version, opts);
         const r = await t.c.query<UserRow>(
           `UPDATE users SET user_name = $3, user_name_lc = $4, external_id = $5, display_name = $6, display_name_lc = $7,
            active = $8, resource = $9::jsonb, version = version + 1, modified = $10 WHERE tenant = $1 AND id = $2
@@ -369,7 +350,7 @@ export class PostgresStore implements Store {
         // The user's row lock keeps memberships from being added meanwhile (their foreign key's KEY SHARE lock waits).
         const groups = before.active === input.active ? [] : (await t.c.query<{ group_id: string }>(
           'SELECT group_id FROM group_members WHERE tenant = $1 AND member_id = $2', [tenant, id])).rows.map((r) => r.group_id);
-        const events = userUpdateEvents(this.userSummary(id, input), before.active, groups);
+        const events = userUpdateEvents(userSummary(id, input), before.active, groups);
         await this.emit(t, tenant, events, stamp, { type: 'User', id, attributes: changedAttributes(before.resource, input.resource) });
         return toUser(r.rows[0]);
       }, opts?.actor);
@@ -384,7 +365,7 @@ export class PostgresStore implements Store {
       // The user's row lock (FOR UPDATE) conflicts with the key-share lock a new membership's foreign key takes,
       // so no membership can be added between reading the user's groups and deleting it.
       const before = await this.lockUser(t, tenant, id);
-      this.checkVersion(before.version, opts);
+      checkVersion(before.version, opts);
       // Memberships go with the user (ON DELETE CASCADE); each group it left gets an event and a new version.
       const touched = await t.c.query<{ id: string }>(
         `UPDATE groups g SET version = version + 1, modified = $3
@@ -422,13 +403,13 @@ export class PostgresStore implements Store {
   }
 
   private async list<R extends object, T>(table: 'users' | 'groups', alias: string, cols: string, tenant: string, q: ListQuery, map: (r: R) => T): Promise<ListResult<T>> {
-    const p = new Params([tenant]);
-    const where = q.filter ? filterToSql(table, q.filter, p) : 'TRUE';
+    const p = new Params((n) => `$${n}`, [tenant]);
+    const where = q.filter ? filterToSql(dialect, table, q.filter, p) : 'TRUE';
     const base = `FROM ${table} ${alias} WHERE ${alias}.tenant = $1 AND ${where}`;
     return this.read(async (pool) => {
       const total = (await pool.query<{ n: number }>(`SELECT count(*) AS n ${base}`, p.values)).rows[0].n;
       if (q.count <= 0 || q.startIndex > total) return { total, rows: [] };
-      const order = orderBy(table, q.sortBy, q.sortOrder === 'descending');
+      const order = orderBy(dialect, table, q.sortBy, q.sortOrder === 'descending');
       const lim = p.add(q.count);
       const off = p.add(q.startIndex - 1);
       const sel = cols.split(', ').map((c) => `${alias}.${c}`).join(', ');
@@ -452,7 +433,7 @@ export class PostgresStore implements Store {
     const r = await t.c.query<{ added: boolean; value: string }>(prepared(ADD_MEMBERS_SQL), [tenant, groupId, uniqueSorted(ids), stamp]);
     const missing = r.rows.filter((x) => !x.added).map((x) => x.value);
     if (missing.length) throw unknownMembers(missing);
-    return r.rows.map((x) => x.value);
+    return r.rows.map((x) => x.value).sort();
   }
 
   /** Foreign-key failure: a member was deleted between the check and the insert (concurrent delete). */
@@ -496,15 +477,16 @@ export class PostgresStore implements Store {
   }
 
   async pageMembers(tenant: string, groupId: string, page: { after?: string; limit: number }): Promise<MemberPage> {
-    const r = await this.read((p) => p.query<{ value: string; display: string | null }>(
-      `SELECT m.member_id AS value, COALESCE(u.display_name, u.user_name) AS display
+    const after = page.after === undefined ? 0 : Number(page.after);
+    const r = await this.read((p) => p.query<{ value: string; display: string | null; rid: number }>(
+      `SELECT m.member_id AS value, COALESCE(u.display_name, u.user_name) AS display, m.member_rid AS rid
        FROM group_members m JOIN users u ON u.tenant = m.tenant AND u.id = m.member_id
-       WHERE m.tenant = $1 AND m.group_id = $2 AND m.member_id > $3 ORDER BY m.member_id LIMIT $4`,
-      [tenant, groupId, page.after ?? '', page.limit],
+       WHERE m.tenant = $1 AND m.group_id = $2 AND m.member_rid > $3 ORDER BY m.member_rid LIMIT $4`,
+      [tenant, groupId, Number.isSafeInteger(after) ? after : 0, page.limit],
     ));
     const members = r.rows.map((x) => (x.display === null ? { value: x.value } : { value: x.value, display: x.display }));
-    // The cursor is the last member id (members are ordered by it).
-    return members.length === page.limit ? { members, next: members[members.length - 1].value } : { members };
+    // Members in their users' creation order (rid), as on SQLite; the cursor is the last rid.
+    return r.rows.length === page.limit ? { members, next: String(r.rows[r.rows.length - 1].rid) } : { members };
   }
 
   async changeGroup(tenant: string, id: string, change: GroupChange, opts?: WriteOptions): Promise<GroupWriteResult> {
@@ -523,7 +505,7 @@ export class PostgresStore implements Store {
         if (!lockLate) {
           before = (await t.c.query<GroupRow>(`SELECT ${GROUP_COLS} FROM groups WHERE tenant = $1 AND id = $2 FOR UPDATE`, [tenant, id])).rows[0];
           if (!before) throw new StoreError('not_found', `Group ${id} not found`);
-          this.checkVersion(before.version, opts);
+          checkVersion(before.version, opts);
         }
         const events: ChangeEvent[] = [];
         let after: GroupRow | undefined;
@@ -538,7 +520,8 @@ export class PostgresStore implements Store {
           if (updated) events.push(updated);
         }
         const delta = new MemberDelta();
-        const ids = (rows: { member_id: string }[]) => rows.map((r) => r.member_id);
+        // Member ids sorted, as both stores answer them (DELETE … RETURNING has no order).
+        const ids = (rows: { member_id: string }[]) => rows.map((r) => r.member_id).sort();
         for (const op of change.members) {
           if (op.op === 'add') {
             delta.noteAdded(await this.addMembers(t, tenant, id, op.ids, stamp));
@@ -612,7 +595,7 @@ export class PostgresStore implements Store {
       const b = await t.c.query<GroupRow>(`SELECT ${GROUP_COLS} FROM groups WHERE tenant = $1 AND id = $2 FOR UPDATE`, [tenant, id]);
       const before = b.rows[0];
       if (!before) throw new StoreError('not_found', `Group ${id} not found`);
-      this.checkVersion(before.version, opts);
+      checkVersion(before.version, opts);
       await t.c.query('DELETE FROM groups WHERE tenant = $1 AND id = $2', [tenant, id]);
       await this.emit(t, tenant, [{
         type: 'group.deleted', aggregate: `group:${id}`,

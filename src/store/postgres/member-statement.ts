@@ -8,12 +8,14 @@ export const GROUP_COLUMNS = 'id, display_name, external_id, resource, version, 
 
 /**
  * Adding members, as CTEs over $1 tenant, $2 group id, $3 member ids (unique, sorted) and $4 time: req (the ids in
- * order), missing (ids naming no user of the tenant) and ch (the rows inserted, none when any id is missing).
+ * order, with their users' rids), missing (ids naming no user of the tenant) and ch (the rows inserted, each with its
+ * user's rid, the member order; none when any id is missing).
  */
-const ADD_CTES = `req AS (SELECT j.value, j.n FROM unnest($3::text[]) WITH ORDINALITY AS j(value, n)),
-       missing AS (SELECT value, n FROM req WHERE NOT EXISTS (SELECT 1 FROM users u WHERE u.tenant = $1 AND u.id = req.value)),
-       ch AS (INSERT INTO group_members (tenant, group_id, member_id, added)
-              SELECT $1, $2, req.value, $4 FROM req WHERE NOT EXISTS (SELECT 1 FROM missing) ORDER BY req.n
+const ADD_CTES = `req AS (SELECT j.value, j.n, u.rid FROM unnest($3::text[]) WITH ORDINALITY AS j(value, n)
+                LEFT JOIN users u ON u.tenant = $1 AND u.id = j.value),
+       missing AS (SELECT value, n FROM req WHERE rid IS NULL),
+       ch AS (INSERT INTO group_members (tenant, group_id, member_id, member_rid, added)
+              SELECT $1, $2, req.value, req.rid, $4 FROM req WHERE NOT EXISTS (SELECT 1 FROM missing) ORDER BY req.n
               ON CONFLICT DO NOTHING RETURNING member_id)`;
 
 /**

@@ -3,10 +3,10 @@
 // then find everything recorded.
 import { readFileSync } from 'node:fs';
 import type { Pool, PoolClient } from 'pg';
-import { migrationFiles } from '../sqlite/migrate';
+import { migrationFiles } from '../migration-files';
 
 /** Arbitrary constant naming "scimbridge migrations" among advisory locks. */
-export const MIGRATION_LOCK_KEY = 0x5c1b_0001;
+const MIGRATION_LOCK_KEY = 0x5c1b_0001;
 
 async function applied(client: PoolClient): Promise<Set<string>> {
   const r = await client.query<{ version: string }>('SELECT version FROM schema_migrations');

@@ -3,7 +3,7 @@ import { createHash } from 'node:crypto';
 import pg from 'pg';
 import { StoreError } from '../errors';
 
-export interface PgSettings {
+interface PgSettings {
   /** Connection string without our own parameters (pg parses host, user, password, database, ssl*). */
   connectionString: string;
   max: number;
@@ -16,7 +16,7 @@ export interface PgSettings {
  * `connect_timeout` (seconds, default 10). Everything else (sslmode, sslrootcert, application_name, options, …) is
  * left for pg's connection-string parser.
  */
-export function pgSettings(url: string): PgSettings {
+function pgSettings(url: string): PgSettings {
   const u = new URL(url);
   const take = (name: string): string | undefined => {
     const v = u.searchParams.get(name) ?? undefined;
@@ -73,7 +73,7 @@ const NETWORK_CODES = new Set(['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'ENOTF
 /** Server-side codes that mean "not now": shutdown, cannot connect, too many connections, timeouts, recovery. */
 const UNAVAILABLE_SQLSTATES = new Set(['57P01', '57P02', '57P03', '57014', '53300', '53400', '55P03', '25006']);
 
-export function isUnavailable(e: unknown): boolean {
+function isUnavailable(e: unknown): boolean {
   if (typeof e !== 'object' || e === null) return false;
   const code = (e as { code?: unknown }).code;
   if (typeof code === 'string') {

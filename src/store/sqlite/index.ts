@@ -13,8 +13,10 @@ import type {
   UserInput, UserRecord, WriteOptions,
 } from '../types';
 import { uniqueSorted } from '../member-ids';
+import { checkVersion, now, userSummary } from '../write-rules';
 import { linksFor, matchColumn, type GroupLinkRule, type LinkableGroup } from '../link-rules';
-import { filterToSql, orderBy } from './filter-sql';
+import { filterToSql, orderBy, Params } from '../filter-sql';
+import { sqliteFilterDialect as dialect } from './filter-dialect';
 import { BackgroundCheckpointer } from './checkpointer';
 import { GroupCommit } from './group-commit';
 import { SqliteEgressStore } from './egress';
@@ -78,14 +80,6 @@ function toAudit(r: AuditRow): AuditRecord {
     operation: r.operation, resourceType: r.resource_type, resourceId: r.resource_id, requestId: r.request_id ?? undefined,
     summary: JSON.parse(r.summary) as AuditRecord['summary'],
   };
-}
-
-/** Timestamps strictly increase within the process, so meta.lastModified orders writes. */
-let lastStamp = 0;
-function now(): string {
-  const t = Math.max(Date.now(), lastStamp + 1);
-  lastStamp = t;
-  return new Date(t).toISOString();
 }
 
 export class SqliteStore implements Store {
@@ -331,12 +325,6 @@ export class SqliteStore implements Store {
     }
   }
 
-  private checkVersion(current: number, opts?: WriteOptions): void {
-    if (opts?.ifVersion !== undefined && opts.ifVersion !== current) {
-      throw new StoreError('version_mismatch', `resource is at version ${current}, not ${opts.ifVersion}`);
-    }
-  }
-
   // ---- users ----------------------------------------------------------------------------------------------
 
   private userParams(tenant: string, id: string, input: UserInput, stamp: string) {
@@ -356,13 +344,6 @@ export class SqliteStore implements Store {
     }
   }
 
-  private userSummary(id: string, input: UserInput) {
-    return {
-      id, userName: input.userName, externalId: input.externalId, displayName: input.displayName,
-      active: input.active, emails: input.emails.map((e) => ({ value: e.value, type: e.type, primary: !!e.primary })),
-    };
-  }
-
   async createUser(tenant: string, input: UserInput, opts?: WriteOptions): Promise<UserRecord> {
     const id = randomUUID();
     const stamp = now();
@@ -370,7 +351,7 @@ export class SqliteStore implements Store {
       return await this.write(() => {
         this.s.insertUser.run(this.userParams(tenant, id, input, stamp));
         this.writeEmails(tenant, id, input);
-        this.emit(tenant, [{ type: 'user.created', aggregate: `user:${id}`, payload: { user: this.userSummary(id, input) } }], stamp,
+        this.emit(tenant, [{ type: 'user.created', aggregate: `user:${id}`, payload: { user: userSummary(id, input) } }], stamp,
           { type: 'User', id, attributes: Object.keys(input.resource) });
         return toUser(this.s.userById.get(tenant, id)!);
       }, opts?.actor);
@@ -391,12 +372,12 @@ export class SqliteStore implements Store {
       return await this.write(() => {
         const before = this.s.userById.get(tenant, id);
         if (!before) throw new StoreError('not_found', `User ${id} not found`);
-        this.checkVersion(before.version, opts);
+        checkVersion(before.version, opts);
         this.s.updateUser.run(this.userParams(tenant, id, input, stamp));
         this.writeEmails(tenant, id, input);
         // When active changed, each of the user's groups gets an access event too (deprovisioning at group targets).
         const wasActive = before.active === 1;
-        const events = userUpdateEvents(this.userSummary(id, input), wasActive,
+        const events = userUpdateEvents(userSummary(id, input), wasActive,
           wasActive !== input.active ? this.s.groupsOfUser.all(before.rid) : []);
         this.emit(tenant, events, stamp, { type: 'User', id, attributes: changedAttributes(JSON.parse(before.resource), input.resource) });
         return toUser(this.s.userById.get(tenant, id)!);
@@ -412,7 +393,7 @@ export class SqliteStore implements Store {
     await this.write(() => {
       const before = this.s.userById.get(tenant, id);
       if (!before) throw new StoreError('not_found', `User ${id} not found`);
-      this.checkVersion(before.version, opts);
+      checkVersion(before.version, opts);
       // Memberships go with the user, in this transaction; each group it left gets an event and a new version.
       const groups = this.s.groupsOfUser.all(before.rid).sort();
       const events: ChangeEvent[] = groups.map((g) => ({
@@ -443,12 +424,13 @@ export class SqliteStore implements Store {
   }
 
   private list<R, T>(table: 'users' | 'groups', alias: string, tenant: string, q: ListQuery, map: (r: R) => T): ListResult<T> {
-    const where = q.filter ? filterToSql(table, q.filter) : { sql: '1', params: [] };
-    const base = `FROM ${table} ${alias} WHERE ${alias}.tenant = ? AND ${where.sql}`;
-    const params = [tenant, ...where.params];
+    const p = new Params(() => '?', [tenant]);
+    const where = q.filter ? filterToSql(dialect, table, q.filter, p) : '1';
+    const base = `FROM ${table} ${alias} WHERE ${alias}.tenant = ? AND ${where}`;
+    const params = p.values;
     const total = (this.db.prepare(`SELECT count(*) AS n ${base}`).get(...params) as { n: number }).n;
     if (q.count <= 0 || q.startIndex > total) return { total, rows: [] };
-    const order = orderBy(table, q.sortBy, q.sortOrder === 'descending');
+    const order = orderBy(dialect, table, q.sortBy, q.sortOrder === 'descending');
     const rows = this.db.prepare(`SELECT ${alias}.* ${base} ORDER BY ${order} LIMIT ? OFFSET ?`)
       .all(...params, q.count, q.startIndex - 1) as R[];
     return { total, rows: rows.map(map) };
@@ -477,7 +459,7 @@ export class SqliteStore implements Store {
     if (unique.length <= NAMED_INSERT_MAX) {
       const added = this.s.addMembersReturning.all(groupRid, idsJson, tenant);
       if (added.length < unique.length) this.refuseUnknownUsers(idsJson, tenant);
-      return added;
+      return added.sort();
     }
     // A long list inserts without naming rows (about a third cheaper per row). When every id went in, the ids are
     // the answer; otherwise the insert is undone and run again naming the rows it adds.
@@ -486,7 +468,7 @@ export class SqliteStore implements Store {
       if (this.s.addMembers.run(groupRid, idsJson, tenant).changes === unique.length) return unique;
       this.db.exec('ROLLBACK TO add_members');
       this.refuseUnknownUsers(idsJson, tenant);
-      return this.s.addMembersReturning.all(groupRid, idsJson, tenant);
+      return this.s.addMembersReturning.all(groupRid, idsJson, tenant).sort();
     } finally {
       this.db.exec('RELEASE add_members');
     }
@@ -533,7 +515,7 @@ export class SqliteStore implements Store {
     return this.write(() => {
       const before = this.s.groupById.get(tenant, id);
       if (!before) throw new StoreError('not_found', `Group ${id} not found`);
-      this.checkVersion(before.version, opts);
+      checkVersion(before.version, opts);
       const events: ChangeEvent[] = [];
       if (change.attributes) {
         this.s.updateGroup.run(this.groupParams(tenant, id, change.attributes, stamp));
@@ -546,12 +528,12 @@ export class SqliteStore implements Store {
         if (op.op === 'add') {
           delta.noteAdded(this.addMembers(tenant, before.rid, op.ids));
         } else if (op.op === 'remove') {
-          if (op.ids.length) delta.noteRemoved(this.s.removeMembers.all(before.rid, JSON.stringify(op.ids), tenant));
+          if (op.ids.length) delta.noteRemoved(this.s.removeMembers.all(before.rid, JSON.stringify(op.ids), tenant).sort());
         } else if (op.op === 'removeAll') {
-          delta.noteRemoved(this.s.removeAllMembers.all(before.rid));
+          delta.noteRemoved(this.s.removeAllMembers.all(before.rid).sort());
         } else {
           // addMembers below refuses unknown ids, and the write's savepoint takes this delete back with it.
-          delta.noteRemoved(this.s.removeMembersNotIn.all(before.rid, JSON.stringify(op.ids), tenant));
+          delta.noteRemoved(this.s.removeMembersNotIn.all(before.rid, JSON.stringify(op.ids), tenant).sort());
           delta.noteAdded(this.addMembers(tenant, before.rid, op.ids));
         }
       }
@@ -573,7 +555,7 @@ export class SqliteStore implements Store {
     await this.write(() => {
       const before = this.s.groupById.get(tenant, id);
       if (!before) throw new StoreError('not_found', `Group ${id} not found`);
-      this.checkVersion(before.version, opts);
+      checkVersion(before.version, opts);
       this.s.dropGroupMemberships.run(before.rid);
       this.s.deleteGroup.run(tenant, id);
       this.emit(tenant, [{

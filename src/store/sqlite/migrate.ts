@@ -1,16 +1,7 @@
 // Applies migrations/sqlite/NNN_name.sql in order, each in its own transaction, recorded in schema_migrations.
-import { readdirSync, readFileSync } from 'node:fs';
-import path from 'node:path';
+import { readFileSync } from 'node:fs';
 import type Database from 'better-sqlite3';
-import { projectRoot } from '../../paths';
-
-export function migrationFiles(kind: 'sqlite' | 'postgres'): { version: string; file: string }[] {
-  const dir = path.join(projectRoot(), 'migrations', kind);
-  return readdirSync(dir)
-    .filter((f) => /^\d{3}_[a-z0-9_]+\.sql$/.test(f))
-    .sort()
-    .map((f) => ({ version: f.replace(/\.sql$/, ''), file: path.join(dir, f) }));
-}
+import { migrationFiles } from '../migration-files';
 
 export function migrateSqlite(db: Database.Database): string[] {
   // SQLite's table-rebuild procedure: foreign keys off while a migration drops and renames tables (a DROP TABLE
