@@ -60,7 +60,8 @@ async function seed(url) {
     const ids = rows.map((r) => [Number(/^user(\d+)@/.exec(r.user_name)[1]), r.id]).sort((a, b) => a[0] - b[0]).map((r) => r[1]);
     const group = async (name, members) => {
       const g = (await store.createGroup('bench', { displayName: name, resource: { displayName: name } }, [])).group.id;
-      await c.query(`INSERT INTO group_members (tenant, group_id, member_id, added) SELECT 'bench', $1, unnest($2::text[]), $3`, [g, members, stamp]);
+      await c.query(`INSERT INTO group_members (tenant, group_id, member_id, member_rid, added)
+        SELECT 'bench', $1, u.id, u.rid, $3 FROM unnest($2::text[]) AS m(id) JOIN users u ON u.tenant = 'bench' AND u.id = m.id`, [g, members, stamp]);
       return g;
     };
     const data = { ids, small: await group('Small', ids.slice(0, SMALL)), big: await group('Big', ids.slice(0, BIG)), hot: await group('Hot', []) };

@@ -1,7 +1,9 @@
--- Members in one order on both backends: the order users were created in. SQLite keys memberships by the users'
--- integer rid (its migration 005); here every user gets the same rid (existing users numbered in (tenant, id)
--- order, as SQLite's migration numbered them; new ones from a sequence), and each membership carries its user's
--- rid, so a group's members page by (tenant, group_id, member_rid) through an index, like SQLite's primary key.
+-- Memberships keyed by integer rids, as on SQLite (its migration 005), so both backends list members in one order:
+-- the order users were created in. Every user gets a rid (existing users numbered in (tenant, id) order, as
+-- SQLite's migration numbered them; new ones from a sequence). A membership is (tenant, group_id, member_rid): its
+-- primary key pages a group's members in rid order, and its foreign key and reverse index are one bigint instead
+-- of (tenant, member_id) text. member_id stays as data (what members answer); inserts resolve ids to rids under
+-- the tenant, so every membership stays tenant-scoped.
 ALTER TABLE users ADD COLUMN rid BIGINT;
 UPDATE users u SET rid = n.rid
   FROM (SELECT tenant, id, row_number() OVER (ORDER BY tenant, id) AS rid FROM users) n
@@ -15,4 +17,9 @@ CREATE UNIQUE INDEX users_rid ON users (rid);
 ALTER TABLE group_members ADD COLUMN member_rid BIGINT;
 UPDATE group_members m SET member_rid = u.rid FROM users u WHERE u.tenant = m.tenant AND u.id = m.member_id;
 ALTER TABLE group_members ALTER COLUMN member_rid SET NOT NULL;
-CREATE UNIQUE INDEX group_members_order ON group_members (tenant, group_id, member_rid);
+ALTER TABLE group_members DROP CONSTRAINT group_members_pkey;
+ALTER TABLE group_members ADD CONSTRAINT group_members_pkey PRIMARY KEY (tenant, group_id, member_rid);
+ALTER TABLE group_members DROP CONSTRAINT group_members_tenant_member_id_fkey;
+ALTER TABLE group_members ADD CONSTRAINT group_members_member_fkey FOREIGN KEY (member_rid) REFERENCES users (rid) ON DELETE CASCADE;
+DROP INDEX group_members_member;
+CREATE INDEX group_members_member ON group_members (member_rid);

@@ -35,10 +35,8 @@ export const COLLECTION_COLUMNS: Record<string, ColumnInfo> = {
   'emails.value': { expr: 'e.value', lc: 'e.value_lc', nullable: false },
   'emails.type': { expr: 'e.type', lc: 'lower(e.type)', nullable: true },
   'emails.primary': { expr: 'e.is_primary', lc: 'e.is_primary', nullable: false },
-  'members.value': { expr: 'm.member_id', lc: 'm.member_id', nullable: false },
+  // A member's id comes from its user row (mu), joined by rid; each dialect names the join (its keys differ).
+  'members.value': { expr: 'mu.id', lc: 'mu.id', nullable: false },
 };
 
-export const COLLECTION_FROM = {
-  emails: 'SELECT 1 FROM user_emails e WHERE e.tenant = u.tenant AND e.user_id = u.id',
-  members: 'SELECT 1 FROM group_members m WHERE m.tenant = g.tenant AND m.group_id = g.id',
-};
+export const EMAILS_FROM = 'SELECT 1 FROM user_emails e WHERE e.tenant = u.tenant AND e.user_id = u.id';

@@ -2,6 +2,7 @@
 // replicas, outbox ingest when transactions commit out of seq order, lost connections. Runs whenever the server at
 // TEST_PG_URL answers (whatever TEST_DATABASE says); a visible skip otherwise, and a failure under CI=true.
 import { randomUUID } from 'node:crypto';
+import { readFileSync } from 'node:fs';
 import { Client } from 'pg';
 import { StoreError } from '../../src/store/errors';
 import { migrationFiles } from '../../src/store/migration-files';
@@ -44,6 +45,44 @@ describe('PostgresStore', () => {
     expect(await a.migrate()).toEqual([]);
     const rows = (await a.pool.query('SELECT version FROM schema_migrations ORDER BY version')).rows;
     expect(rows.map((r) => r.version)).toEqual(all);
+  });
+
+  pg('migration 005 on a database with data: rids in (tenant, id) order, existing members paged in that order, new users after', async () => {
+    const name = await createTestDatabase();
+    const c = new Client({ connectionString: testDatabaseUrl(name) });
+    await c.connect();
+    try {
+      // The schema as of 004, with members written the way that version wrote them (no rids).
+      await c.query('CREATE TABLE schema_migrations (version TEXT PRIMARY KEY, applied_at TEXT NOT NULL)');
+      for (const m of migrationFiles('postgres').filter((f) => f.version <= '004_audit')) {
+        await c.query(readFileSync(m.file, 'utf8'));
+        await c.query('INSERT INTO schema_migrations (version, applied_at) VALUES ($1, $2)', [m.version, new Date().toISOString()]);
+      }
+      const stamp = new Date().toISOString();
+      for (const id of ['u-c', 'u-a', 'u-b']) {
+        await c.query(`INSERT INTO users (tenant, id, user_name, user_name_lc, resource, created, modified) VALUES ('t', $1, $1, $1, '{}', $2, $2)`, [id, stamp]);
+      }
+      await c.query(`INSERT INTO groups (tenant, id, display_name, display_name_lc, resource, created, modified) VALUES ('t', 'g', 'G', 'g', '{}', $1, $1)`, [stamp]);
+      for (const id of ['u-b', 'u-c', 'u-a']) {
+        await c.query(`INSERT INTO group_members (tenant, group_id, member_id, added) VALUES ('t', 'g', $1, $2)`, [id, stamp]);
+      }
+    } finally {
+      await c.end();
+    }
+    const s = new PostgresStore({ kind: 'postgres', url: testDatabaseUrl(name) });
+    try {
+      expect(await s.migrate()).toEqual(migrationFiles('postgres').filter((f) => f.version > '004_audit').map((f) => f.version));
+      expect((await s.listMembers('t', 'g')).map((m) => m.value)).toEqual(['u-a', 'u-b', 'u-c']);
+      const d = await s.createUser('t', { userName: 'u-0', active: true, emails: [], resource: {} });
+      await s.changeGroup('t', 'g', { members: [{ op: 'add', ids: [d.id] }] });
+      expect((await s.listMembers('t', 'g')).map((m) => m.value)).toEqual(['u-a', 'u-b', 'u-c', d.id]);
+      const first = await s.pageMembers('t', 'g', { limit: 2 });
+      const rest = await s.pageMembers('t', 'g', { after: first.next, limit: 2 });
+      expect([...first.members, ...rest.members].map((m) => m.value)).toEqual(['u-a', 'u-b', 'u-c', d.id]);
+    } finally {
+      await s.close();
+      await dropTestDatabase(name);
+    }
   });
 
   pg('concurrent member adds through two stores on one database: no lost update', async () => {

@@ -235,6 +235,51 @@ describe('egress', () => {
   });
 });
 
+describe('the rest of the interface', () => {
+  test('ping, pending migrations, commit listeners, token revocation, group read and delete, lease extension, attempts, audit pruning', async () => {
+    await store.ping();
+    expect(await store.pendingMigrations()).toEqual([]);
+    let heard = 0;
+    const off = store.onCommit(() => { heard++; });
+    const u = await newUser();
+    expect(heard).toBeGreaterThan(0);
+    off();
+    const after = heard;
+    await newUser();
+    expect(heard).toBe(after);
+
+    expect(await store.isRevoked(`jti-${n}`)).toBe(false);
+    await store.revokeToken(`jti-${n}`, new Date(Date.now() + 60_000));
+    expect(await store.isRevoked(`jti-${n}`)).toBe(true);
+
+    const g = (await store.createGroup(T, { displayName: 'Read Me', externalId: 'ext-read', resource: { displayName: 'Read Me', externalId: 'ext-read' } }, [u.id])).group;
+    expect(await store.getGroup(T, g.id)).toMatchObject({ id: g.id, displayName: 'Read Me', externalId: 'ext-read', version: 1 });
+    expect(await store.getGroup('other-tenant', g.id)).toBeUndefined();
+    expect(await code(store.deleteGroup(T, g.id, { ifVersion: 9 }))).toBe('version_mismatch');
+    const deleted = await eventsOf(() => store.deleteGroup(T, g.id));
+    expect(deleted).toEqual([['group.deleted', `group:${g.id}`, undefined]]);
+    expect(await store.getGroup(T, g.id)).toBeUndefined();
+    expect(await code(store.deleteGroup(T, g.id))).toBe('not_found');
+
+    const target = `lease-${n}`;
+    const tenant = `lease-${n}`;
+    await store.createUser(tenant, input(`lease${n}@example.com`));
+    await store.egress.ingest(target, tenant, ['user.created'], 10);
+    const [batch] = await store.egress.claim(target, Date.now(), 1, 10, 10);
+    await store.egress.extendLease(target, batch.events.map((e) => e.seq), Date.now() + 60_000);
+    // The lease was extended: an expired-lease claim finds nothing to take over.
+    expect(await store.egress.claim(target, Date.now() + 1000, 1, 10, 10)).toEqual([]);
+    await store.egress.recordAttempts([{ target, aggregate: batch.aggregate, firstSeq: batch.events[0].seq, lastSeq: batch.events[0].seq, outcome: 'skip', error: 'noted' }]);
+    expect((await store.egress.listAttempts({ target, limit: 10 })).map((a) => [a.outcome, a.error])).toEqual([['skip', 'noted']]);
+    expect(await store.egress.openCount()).toBeGreaterThanOrEqual(1);
+
+    const at = `prune-${n}`;
+    await store.createUser(at, input(`prune${n}@example.com`), { actor: { mount: '/api/scim/v2', operation: 'create' } });
+    expect(await store.pruneAudit(new Date(Date.now() + 60_000).toISOString())).toBeGreaterThanOrEqual(1);
+    expect(await store.listAudit({ tenant: at, limit: 10 })).toEqual([]);
+  });
+});
+
 describe('audit', () => {
   test('one record per audited write, newest first, filtered and paged', async () => {
     const tenant = `audit-${n}`;

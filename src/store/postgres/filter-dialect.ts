@@ -2,7 +2,7 @@
 // SQLite's json_extract (a value of another JSON type is absent), and COLLATE "C" for code-point order (the text
 // columns are declared COLLATE "C", so their indexes serve these comparisons).
 import type { FilterDialect } from '../filter-sql';
-import { COLLECTION_COLUMNS, COLLECTION_FROM } from '../sql-columns';
+import { COLLECTION_COLUMNS, EMAILS_FROM } from '../sql-columns';
 
 /** A text[] literal for #> / #>>: the path parts are attribute names from the SCIM schema, quoted anyway. */
 function jsonPathLiteral(parts: string[]): string {
@@ -26,6 +26,10 @@ export const postgresFilterDialect: FilterDialect = {
   contains: (x, text) => `strpos(${x}::text, ${text}) > 0`,
   endsWith: (x, length, text) => `right(${x}::text, ${length}) = ${text}`,
   startsWithNonText: (x, length, text) => `left(${x}::text, ${length}) = ${text}`,
-  collectionFrom: COLLECTION_FROM,
+  // Memberships are keyed by the user's rid (migration 005): from users (tenant, id) for `members[value eq "…"]`.
+  collectionFrom: {
+    emails: EMAILS_FROM,
+    members: 'SELECT 1 FROM group_members m JOIN users mu ON mu.rid = m.member_rid WHERE m.tenant = g.tenant AND m.group_id = g.id AND mu.tenant = g.tenant',
+  },
   collectionColumns: COLLECTION_COLUMNS,
 };

@@ -28,7 +28,7 @@ export interface PostgresConfig {
 }
 
 interface UserRow {
-  id: string; user_name: string; external_id: string | null; display_name: string | null; active: boolean;
+  rid: number; id: string; user_name: string; external_id: string | null; display_name: string | null; active: boolean;
   resource: Json; version: number; created: string; modified: string;
 }
 interface GroupRow {
@@ -41,7 +41,7 @@ interface AuditRow {
   operation: AuditRecord['operation']; resource_type: AuditRecord['resourceType']; resource_id: string;
   request_id: string | null; summary: AuditRecord['summary'];
 }
-const USER_COLS = 'id, user_name, external_id, display_name, active, resource, version, created, modified';
+const USER_COLS = 'rid, id, user_name, external_id, display_name, active, resource, version, created, modified';
 const GROUP_COLS = GROUP_COLUMNS;
 
 function toUser(r: UserRow): UserRecord {
@@ -349,7 +349,7 @@ export class PostgresStore implements Store {
         // When active changed, each of the user's groups gets an access event too (deprovisioning at group targets).
         // The user's row lock keeps memberships from being added meanwhile (their foreign key's KEY SHARE lock waits).
         const groups = before.active === input.active ? [] : (await t.c.query<{ group_id: string }>(
-          'SELECT group_id FROM group_members WHERE tenant = $1 AND member_id = $2', [tenant, id])).rows.map((r) => r.group_id);
+          'SELECT m.group_id FROM group_members m WHERE m.member_rid = $1', [before.rid])).rows.map((r) => r.group_id);
         const events = userUpdateEvents(userSummary(id, input), before.active, groups);
         await this.emit(t, tenant, events, stamp, { type: 'User', id, attributes: changedAttributes(before.resource, input.resource) });
         return toUser(r.rows[0]);
@@ -369,9 +369,9 @@ export class PostgresStore implements Store {
       // Memberships go with the user (ON DELETE CASCADE); each group it left gets an event and a new version.
       const touched = await t.c.query<{ id: string }>(
         `UPDATE groups g SET version = version + 1, modified = $3
-         WHERE g.tenant = $1 AND g.id IN (SELECT m.group_id FROM group_members m WHERE m.tenant = $1 AND m.member_id = $2)
+         WHERE g.tenant = $1 AND g.id IN (SELECT m.group_id FROM group_members m WHERE m.member_rid = $2)
          RETURNING g.id`,
-        [tenant, id, stamp],
+        [tenant, before.rid, stamp],
       );
       const groups = touched.rows.map((r) => r.id).sort();
       const events: ChangeEvent[] = groups.map((g) => ({
@@ -396,7 +396,7 @@ export class PostgresStore implements Store {
 
   async inactiveMemberships(tenant: string, opts: { groupIds?: readonly string[]; limit: number }) {
     const r = await this.read((p) => p.query<{ group_id: string; user_id: string }>(
-      `SELECT m.group_id, m.member_id AS user_id FROM group_members m JOIN users u ON u.tenant = m.tenant AND u.id = m.member_id
+      `SELECT m.group_id, m.member_id AS user_id FROM group_members m JOIN users u ON u.rid = m.member_rid
        WHERE m.tenant = $1 AND NOT u.active AND ($2::text[] IS NULL OR m.group_id = ANY($2::text[]))
        ORDER BY m.group_id, m.member_id LIMIT $3`, [tenant, opts.groupIds ?? null, opts.limit]));
     return r.rows.map((x) => ({ groupId: x.group_id, userId: x.user_id }));
@@ -480,7 +480,7 @@ export class PostgresStore implements Store {
     const after = page.after === undefined ? 0 : Number(page.after);
     const r = await this.read((p) => p.query<{ value: string; display: string | null; rid: number }>(
       `SELECT m.member_id AS value, COALESCE(u.display_name, u.user_name) AS display, m.member_rid AS rid
-       FROM group_members m JOIN users u ON u.tenant = m.tenant AND u.id = m.member_id
+       FROM group_members m JOIN users u ON u.rid = m.member_rid
        WHERE m.tenant = $1 AND m.group_id = $2 AND m.member_rid > $3 ORDER BY m.member_rid LIMIT $4`,
       [tenant, groupId, Number.isSafeInteger(after) ? after : 0, page.limit],
     ));
@@ -528,7 +528,8 @@ export class PostgresStore implements Store {
           } else if (op.op === 'remove') {
             if (op.ids.length) {
               delta.noteRemoved(ids((await t.c.query<{ member_id: string }>(prepared(
-                `DELETE FROM group_members WHERE tenant = $1 AND group_id = $2 AND member_id = ANY($3::text[]) RETURNING member_id`),
+                `DELETE FROM group_members WHERE tenant = $1 AND group_id = $2
+                 AND member_rid = ANY(ARRAY(SELECT rid FROM users WHERE tenant = $1 AND id = ANY($3::text[]))) RETURNING member_id`),
                 [tenant, id, uniqueSorted(op.ids)])).rows));
             }
           } else if (op.op === 'removeAll') {

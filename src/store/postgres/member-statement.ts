@@ -36,7 +36,8 @@ export function memberChangeSql(op: 'add' | 'remove', audit: boolean): string {
   const change = op === 'add'
     ? ADD_CTES
     : `missing AS (SELECT NULL::text AS value, 0::bigint AS n WHERE false),
-       ch AS (DELETE FROM group_members WHERE tenant = $1 AND group_id = $2 AND member_id = ANY($3::text[]) RETURNING member_id)`;
+       ch AS (DELETE FROM group_members WHERE tenant = $1 AND group_id = $2
+              AND member_rid = ANY(ARRAY(SELECT rid FROM users WHERE tenant = $1 AND id = ANY($3::text[]))) RETURNING member_id)`;
   const type = op === 'add' ? 'group.members_added' : 'group.members_removed';
   const key = op === 'add' ? 'membersAdded' : 'membersRemoved';
   const auditCte = audit

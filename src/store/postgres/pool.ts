@@ -50,6 +50,11 @@ export function createPool(url: string, onError?: (e: Error) => void): pg.Pool {
   const s = pgSettings(url);
   const pool = new pg.Pool({
     connectionString: s.connectionString,
+    // The statements this store prepares (prepared()) are the hot paths, written to run on a generic plan. Without
+    // this, PostgreSQL may keep re-planning one each execution when a custom plan looks cheaper: measured on the
+    // member statements, ~0.4 ms of planning per call, more than the statement itself. Unnamed statements (lists,
+    // filters) are planned per execution either way.
+    options: [new URL(s.connectionString).searchParams.get('options'), '-c plan_cache_mode=force_generic_plan'].filter(Boolean).join(' '),
     max: s.max,
     statement_timeout: s.statementTimeoutMs || undefined,
     connectionTimeoutMillis: s.connectTimeoutMs,

@@ -1,7 +1,7 @@
 // SQLite's side of the filter translation (store/filter-sql.ts): `?` placeholders, json_extract (typed values),
 // BINARY collation (code-point order already), and memberships keyed by integer rids (migration 005).
 import type { FilterDialect } from '../filter-sql';
-import { COLLECTION_COLUMNS, COLLECTION_FROM } from '../sql-columns';
+import { COLLECTION_COLUMNS, EMAILS_FROM } from '../sql-columns';
 
 function jsonPath(parts: string[]): string {
   return '$' + parts.map((p) => (/^[A-Za-z_][A-Za-z0-9_$]*$/.test(p) ? `.${p}` : `."${p.replace(/"/g, '')}"`)).join('');
@@ -16,11 +16,11 @@ export const sqliteFilterDialect: FilterDialect = {
   contains: (x, text) => `instr(${x}, ${text}) > 0`,
   endsWith: (x, length, text) => `substr(${x}, -${length}) = ${text}`,
   startsWithNonText: (x, length, text) => `substr(CAST(${x} AS TEXT), 1, ${length}) = ${text}`,
-  // A member's id comes from its user row. A plain join, so the planner can start from users (tenant, id) for
-  // `members[value eq "…"]` instead of walking the group.
+  // A plain join, so the planner can start from users (tenant, id) for `members[value eq "…"]` instead of walking
+  // the group.
   collectionFrom: {
-    ...COLLECTION_FROM,
+    emails: EMAILS_FROM,
     members: 'SELECT 1 FROM group_members m JOIN users mu ON mu.rid = m.user_rid WHERE m.group_rid = g.rid AND mu.tenant = g.tenant',
   },
-  collectionColumns: { ...COLLECTION_COLUMNS, 'members.value': { expr: 'mu.id', lc: 'mu.id', nullable: false } },
+  collectionColumns: COLLECTION_COLUMNS,
 };
