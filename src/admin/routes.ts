@@ -72,7 +72,7 @@ async function withheld(deps: AdminDeps, t: TargetConfig): Promise<{ groupId: st
   if (t.deactivated !== 'remove' || t.kind === 'webhook') return [];
   const groupIds = (await deps.store.egress.listLinks(t.name, 'group')).filter((l) => l.tenant === t.tenant).map((l) => l.scimId);
   if (!groupIds.length) return [];
-  const rows = await deps.store.inactiveMemberships(t.tenant, { groupIds, limit: WITHHELD_MAX });
+  const rows = await deps.store.inactiveMemberships(t.tenant, groupIds, WITHHELD_MAX);
   return rows.map((r) => ({ ...r, reason: 'user inactive' as const }));
 }
 

@@ -37,7 +37,6 @@ export class DeliveryWorker {
   private readonly targets: RuntimeTarget[];
   private timer?: NodeJS.Timeout;
   private running = false;
-  private ticking = false;
   private again = false;
   private readonly active = new Set<Promise<void>>();
   private readonly claimed = new Map<string, { target: string; seqs: number[] }>();
@@ -122,7 +121,7 @@ export class DeliveryWorker {
 
   private wake(): void {
     if (!this.running) return;
-    if (this.ticking) {
+    if (this.pass) {
       this.again = true;
       return;
     }
@@ -143,7 +142,7 @@ export class DeliveryWorker {
     this.timer.unref?.();
   }
 
-  /** The pass running now, if any. */
+  /** The pass running now, if any (a wake meanwhile asks for another right after it; stop waits for it). */
   private pass?: Promise<void>;
 
   private tick(): Promise<void> {
@@ -153,22 +152,17 @@ export class DeliveryWorker {
   }
 
   private async runPass(): Promise<void> {
-    this.ticking = true;
-    try {
-      for (const t of this.targets) {
-        const taken = await this.store.egress.ingest(t.config.name, t.config.tenant, t.connector.types, 5000);
-        if (taken > 0 && this.coalesceMs > 0) this.comeBackAfterWindow();
-        // Read the clock after ingest, so what was just taken in counts from now.
-        const now = Date.now();
-        if (t.pausedUntil > now) continue;
-        const room = this.concurrency - t.inFlight;
-        if (room <= 0) continue;
-        // An event is due once it has waited out the coalescing window (claim compares next_at with this time).
-        const batches = await this.store.egress.claim(t.config.name, now - this.coalesceMs, this.leaseMs, room, this.maxEvents);
-        for (const b of batches) this.launch(t, b);
-      }
-    } finally {
-      this.ticking = false;
+    for (const t of this.targets) {
+      const taken = await this.store.egress.ingest(t.config.name, t.config.tenant, t.connector.types, 5000);
+      if (taken > 0 && this.coalesceMs > 0) this.comeBackAfterWindow();
+      // Read the clock after ingest, so what was just taken in counts from now.
+      const now = Date.now();
+      if (t.pausedUntil > now) continue;
+      const room = this.concurrency - t.inFlight;
+      if (room <= 0) continue;
+      // An event is due once it has waited out the coalescing window (claim compares next_at with this time).
+      const batches = await this.store.egress.claim(t.config.name, now - this.coalesceMs, this.leaseMs, room, this.maxEvents);
+      for (const b of batches) this.launch(t, b);
     }
   }
 

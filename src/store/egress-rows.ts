@@ -37,14 +37,3 @@ export function toAttempt(a: ARow): AttemptRow {
     outcome: a.outcome, error: a.error ?? undefined,
   };
 }
-
-/**
- * A WHERE clause of the given conditions whose value is defined (each `column op ?`), with its parameters; on
- * PostgreSQL each `?` becomes `$n`, numbered from 1.
- */
-export function conditions(pairs: [string, unknown][], dialect: 'sqlite' | 'postgres' = 'sqlite'): { where: string; params: unknown[] } {
-  const used = pairs.filter(([, v]) => v !== undefined);
-  const params = used.map(([, v]) => v);
-  const parts = used.map(([sql], i) => (dialect === 'postgres' ? sql.replace('?', `$${i + 1}`) : sql));
-  return { where: parts.length ? `WHERE ${parts.join(' AND ')}` : '', params };
-}

@@ -1,5 +1,7 @@
 // Change events written to the outbox in the same transaction as the change. Payloads carry ids and the
 // attributes a connector needs; never tokens or credentials.
+import type { UserInput } from './types';
+
 export type EventType =
   | 'user.created'
   | 'user.updated'
@@ -33,6 +35,14 @@ interface GroupLike {
   displayName: string;
   externalId?: string;
   resource: Record<string, unknown>;
+}
+
+/** The user as its change events carry it (never a password: UserInput has none). */
+export function userSummary(id: string, input: UserInput) {
+  return {
+    id, userName: input.userName, externalId: input.externalId, displayName: input.displayName,
+    active: input.active, emails: input.emails.map((e) => ({ value: e.value, type: e.type, primary: !!e.primary })),
+  };
 }
 
 export function groupSummary(id: string, g: GroupLike) {

@@ -123,11 +123,8 @@ export interface Store {
   listUsers(tenant: string, query: ListQuery): Promise<ListResult<UserRecord>>;
   /** Those of these user ids whose user is inactive (`active: false`); unknown ids are not named. */
   inactiveUsers(tenant: string, ids: readonly string[]): Promise<string[]>;
-  /**
-   * Memberships of inactive users (the access group targets withhold), by group then user id; only in `groupIds`
-   * when given. At most `limit`.
-   */
-  inactiveMemberships(tenant: string, opts: { groupIds?: readonly string[]; limit: number }): Promise<{ groupId: string; userId: string }[]>;
+  /** Memberships of inactive users in these groups (the access group targets withhold), by group then user id; at most `limit`. */
+  inactiveMemberships(tenant: string, groupIds: readonly string[], limit: number): Promise<{ groupId: string; userId: string }[]>;
 
   createGroup(tenant: string, input: GroupInput, memberIds: string[], opts?: WriteOptions): Promise<GroupWriteResult>;
   getGroup(tenant: string, id: string): Promise<GroupRecord | undefined>;

@@ -1,7 +1,7 @@
-// Rules every store write follows, whatever the backend: the clock its timestamps come from, the If-Match version
-// check, and what a user's events say about it. The backends hold only their SQL and transactions.
+// Rules every store write follows, whatever the backend: the clock its timestamps come from and the If-Match version
+// check (what the events say is events.ts). The backends hold only their SQL and transactions.
 import { StoreError } from './errors';
-import type { UserInput, WriteOptions } from './types';
+import type { WriteOptions } from './types';
 
 let lastStamp = 0;
 
@@ -17,12 +17,4 @@ export function checkVersion(current: number, opts?: WriteOptions): void {
   if (opts?.ifVersion !== undefined && opts.ifVersion !== current) {
     throw new StoreError('version_mismatch', `resource is at version ${current}, not ${opts.ifVersion}`);
   }
-}
-
-/** The user as its change events carry it (never a password: UserInput has none). */
-export function userSummary(id: string, input: UserInput) {
-  return {
-    id, userName: input.userName, externalId: input.externalId, displayName: input.displayName,
-    active: input.active, emails: input.emails.map((e) => ({ value: e.value, type: e.type, primary: !!e.primary })),
-  };
 }

@@ -75,11 +75,11 @@ describe('users', () => {
     expect(sorted(await store.inactiveUsers(T, [a.id, b.id, c.id, 'nobody']))).toEqual(sorted([a.id, b.id]));
     const g1 = (await store.createGroup(T, group('Inactive 1'), [a.id, b.id, c.id])).group.id;
     const g2 = (await store.createGroup(T, group('Inactive 2'), [b.id])).group.id;
-    const rows = await store.inactiveMemberships(T, { groupIds: [g1, g2], limit: 100 });
+    const rows = await store.inactiveMemberships(T, [g1, g2], 100);
     const expected = [...sorted([a.id, b.id]).map((userId) => ({ groupId: g1, userId })), { groupId: g2, userId: b.id }]
       .sort((x, y) => (x.groupId === y.groupId ? (x.userId < y.userId ? -1 : 1) : x.groupId < y.groupId ? -1 : 1));
     expect(rows).toEqual(expected);
-    expect(await store.inactiveMemberships(T, { groupIds: [g1, g2], limit: 1 })).toEqual(expected.slice(0, 1));
+    expect(await store.inactiveMemberships(T, [g1, g2], 1)).toEqual(expected.slice(0, 1));
   });
 });
 

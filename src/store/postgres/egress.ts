@@ -32,7 +32,8 @@ import type {
   AttemptRecord, AttemptRow, ClaimedBatch, DeliveryQuery, DeliveryRow, DeliveryState, EgressStore, LinkKind,
   LinkRow, OutboxQuery, OutboxRow, ReplayableState, SettleInfo, TargetStats, AttemptQuery,
 } from '../egress-types';
-import { clip, conditions, toAttempt, toDelivery, toLink, type ARow, type DRow, type LRow } from '../egress-rows';
+import { clip, toAttempt, toDelivery, toLink, type ARow, type DRow, type LRow } from '../egress-rows';
+import { attemptConditions, deliveryConditions, outboxConditions, where } from '../where';
 import type { EventType } from '../events';
 import { sqlState } from './pool';
 
@@ -238,32 +239,24 @@ export class PostgresEgressStore implements EgressStore {
   }
 
   async listDeliveries(q: DeliveryQuery): Promise<DeliveryRow[]> {
-    const where: string[] = [];
-    const params: unknown[] = [];
-    const add = (col: string, op: string, v: unknown) => { params.push(v); where.push(`d.${col} ${op} $${params.length}`); };
-    if (q.target !== undefined) add('target', '=', q.target);
-    if (q.tenant !== undefined) add('tenant', '=', q.tenant);
-    if (q.state !== undefined) add('state', '=', q.state);
-    if (q.aggregate !== undefined) add('aggregate', '=', q.aggregate);
-    if (q.beforeSeq !== undefined) add('seq', '<', q.beforeSeq);
-    params.push(q.limit);
-    const sql = `SELECT ${DCOLS} FROM deliveries d ${where.length ? `WHERE ${where.join(' AND ')}` : ''} ORDER BY d.seq DESC LIMIT $${params.length}`;
-    const r = await this.read((p) => p.query<DRow>(sql, params));
+    const w = where(deliveryConditions(q), 'postgres');
+    const r = await this.read((p) => p.query<DRow>(
+      `SELECT ${DCOLS} FROM deliveries d ${w.sql} ORDER BY d.seq DESC LIMIT $${w.params.length + 1}`, [...w.params, q.limit]));
     return r.rows.map(toDelivery);
   }
 
   async listOutbox(q: OutboxQuery): Promise<OutboxRow[]> {
-    const { where, params } = conditions([['tenant = ?', q.tenant], ['aggregate = ?', q.aggregate], ['seq > ?', q.afterSeq]], 'postgres');
+    const w = where(outboxConditions(q), 'postgres');
     const r = await this.read((p) => p.query<OutboxRow>(
-      `SELECT seq, tenant, aggregate, type, payload, created FROM outbox ${where}
-       ORDER BY seq ${q.order === 'desc' ? 'DESC' : 'ASC'} LIMIT $${params.length + 1}`, [...params, q.limit]));
+      `SELECT seq, tenant, aggregate, type, payload, created FROM outbox ${w.sql}
+       ORDER BY seq ${q.order === 'desc' ? 'DESC' : 'ASC'} LIMIT $${w.params.length + 1}`, [...w.params, q.limit]));
     return r.rows;
   }
 
   async listAttempts(q: AttemptQuery): Promise<AttemptRow[]> {
-    const { where, params } = conditions([['target = ?', q.target], ['outcome = ?', q.outcome]], 'postgres');
+    const w = where(attemptConditions(q), 'postgres');
     const r = await this.read((p) => p.query<ARow>(
-      `SELECT * FROM delivery_attempts ${where} ORDER BY id LIMIT $${params.length + 1}`, [...params, q.limit]));
+      `SELECT * FROM delivery_attempts ${w.sql} ORDER BY id LIMIT $${w.params.length + 1}`, [...w.params, q.limit]));
     return r.rows.map(toAttempt);
   }
 

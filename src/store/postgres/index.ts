@@ -6,7 +6,7 @@ import { randomUUID } from 'node:crypto';
 import type { Pool, PoolClient } from 'pg';
 import { auditSummary, changedAttributes, type AuditActor, type AuditQuery, type AuditRecord, type AuditTarget } from '../audit';
 import { StoreError, unknownMembers } from '../errors';
-import { groupSummary, groupUpdatedEvent, MEMBER_IDS_PER_EVENT, MemberDelta, memberEvents, userUpdateEvents, type ChangeEvent } from '../events';
+import { groupSummary, groupUpdatedEvent, MEMBER_IDS_PER_EVENT, MemberDelta, memberEvents, userSummary, userUpdateEvents, type ChangeEvent } from '../events';
 import type {
   GroupChange, GroupInput, GroupRecord, GroupWriteResult, Json, ListQuery, ListResult, MemberPage, MemberRecord, Store,
   UserInput, UserRecord, WriteOptions,
@@ -15,7 +15,8 @@ import { PostgresEgressStore } from './egress';
 import { filterToSql, orderBy, Params } from '../filter-sql';
 import { postgresFilterDialect as dialect } from './filter-dialect';
 import { uniqueSorted } from '../member-ids';
-import { checkVersion, now, userSummary } from '../write-rules';
+import { checkVersion, now } from '../write-rules';
+import { auditConditions, where } from '../where';
 import { linksFor, matchColumn, type GroupLinkRule, type LinkableGroup } from '../link-rules';
 import { ADD_MEMBERS_SQL, GROUP_COLUMNS, memberChangeSql } from './member-statement';
 import { migratePostgres, pendingPostgresMigrations } from './migrate';
@@ -233,26 +234,11 @@ export class PostgresStore implements Store {
   }
 
   async listAudit(q: AuditQuery): Promise<AuditRecord[]> {
-    const where: string[] = [];
-    const params: unknown[] = [];
-    const add = (col: string, op: string, v: unknown) => {
-      if (v === undefined) return;
-      params.push(v);
-      where.push(`${col} ${op} $${params.length}`);
-    };
-    add('tenant', '=', q.tenant);
-    add('resource_type', '=', q.resourceType);
-    add('resource_id', '=', q.resourceId);
-    add('subject', '=', q.subject);
-    add('operation', '=', q.operation);
-    add('at', '>=', q.since);
-    add('at', '<', q.until);
-    add('seq', '<', q.beforeSeq);
-    params.push(q.limit);
+    const w = where(auditConditions(q), 'postgres');
     return this.read(async (pool) => {
       const r = await pool.query<AuditRow>(
         `SELECT seq::float8 AS seq, at, tenant, subject, jti, mount, operation, resource_type, resource_id, request_id, summary
-         FROM audit_log ${where.length ? `WHERE ${where.join(' AND ')}` : ''} ORDER BY seq DESC LIMIT $${params.length}`, params);
+         FROM audit_log ${w.sql} ORDER BY seq DESC LIMIT $${w.params.length + 1}`, [...w.params, q.limit]);
       return r.rows.map((row) => ({
         seq: row.seq, at: row.at, tenant: row.tenant, subject: row.subject ?? undefined, jti: row.jti ?? undefined,
         mount: row.mount, operation: row.operation, resourceType: row.resource_type, resourceId: row.resource_id,
@@ -394,11 +380,11 @@ export class PostgresStore implements Store {
     return r.rows.map((x) => x.id);
   }
 
-  async inactiveMemberships(tenant: string, opts: { groupIds?: readonly string[]; limit: number }) {
+  async inactiveMemberships(tenant: string, groupIds: readonly string[], limit: number) {
     const r = await this.read((p) => p.query<{ group_id: string; user_id: string }>(
       `SELECT m.group_id, m.member_id AS user_id FROM group_members m JOIN users u ON u.rid = m.member_rid
-       WHERE m.tenant = $1 AND NOT u.active AND ($2::text[] IS NULL OR m.group_id = ANY($2::text[]))
-       ORDER BY m.group_id, m.member_id LIMIT $3`, [tenant, opts.groupIds ?? null, opts.limit]));
+       WHERE m.tenant = $1 AND m.group_id = ANY($2::text[]) AND NOT u.active
+       ORDER BY m.group_id, m.member_id LIMIT $3`, [tenant, groupIds, limit]));
     return r.rows.map((x) => ({ groupId: x.group_id, userId: x.user_id }));
   }
 

@@ -4,7 +4,8 @@ import type {
   AttemptRecord, AttemptRow, ClaimedBatch, DeliveryQuery, DeliveryRow, DeliveryState, EgressStore, LinkKind,
   LinkRow, OutboxQuery, OutboxRow, ReplayableState, SettleInfo, TargetStats, AttemptQuery,
 } from '../egress-types';
-import { clip, conditions, toAttempt, toDelivery, toLink, type ARow, type DRow, type LRow } from '../egress-rows';
+import { clip, toAttempt, toDelivery, toLink, type ARow, type DRow, type LRow } from '../egress-rows';
+import { attemptConditions, deliveryConditions, outboxConditions, where } from '../where';
 import type { EventType } from '../events';
 
 export class SqliteEgressStore implements EgressStore {
@@ -179,28 +180,20 @@ export class SqliteEgressStore implements EgressStore {
   }
 
   async listDeliveries(q: DeliveryQuery): Promise<DeliveryRow[]> {
-    const where: string[] = [];
-    const params: unknown[] = [];
-    const add = (sql: string, v: unknown) => { where.push(sql); params.push(v); };
-    if (q.target !== undefined) add('target = ?', q.target);
-    if (q.tenant !== undefined) add('tenant = ?', q.tenant);
-    if (q.state !== undefined) add('state = ?', q.state);
-    if (q.aggregate !== undefined) add('aggregate = ?', q.aggregate);
-    if (q.beforeSeq !== undefined) add('seq < ?', q.beforeSeq);
-    const sql = `SELECT * FROM deliveries ${where.length ? `WHERE ${where.join(' AND ')}` : ''} ORDER BY seq DESC LIMIT ?`;
-    return (this.db.prepare(sql).all(...params, q.limit) as DRow[]).map(toDelivery);
+    const w = where(deliveryConditions(q), 'sqlite');
+    return (this.db.prepare(`SELECT * FROM deliveries ${w.sql} ORDER BY seq DESC LIMIT ?`).all(...w.params, q.limit) as DRow[]).map(toDelivery);
   }
 
   async listOutbox(q: OutboxQuery): Promise<OutboxRow[]> {
-    const { where, params } = conditions([['tenant = ?', q.tenant], ['aggregate = ?', q.aggregate], ['seq > ?', q.afterSeq]]);
-    const rows = this.db.prepare(`SELECT seq, tenant, aggregate, type, payload, created FROM outbox ${where}
-      ORDER BY seq ${q.order === 'desc' ? 'DESC' : 'ASC'} LIMIT ?`).all(...params, q.limit) as (Omit<OutboxRow, 'payload'> & { payload: string })[];
+    const w = where(outboxConditions(q), 'sqlite');
+    const rows = this.db.prepare(`SELECT seq, tenant, aggregate, type, payload, created FROM outbox ${w.sql}
+      ORDER BY seq ${q.order === 'desc' ? 'DESC' : 'ASC'} LIMIT ?`).all(...w.params, q.limit) as (Omit<OutboxRow, 'payload'> & { payload: string })[];
     return rows.map((r) => ({ ...r, payload: JSON.parse(r.payload) as Record<string, unknown> }));
   }
 
   async listAttempts(q: AttemptQuery): Promise<AttemptRow[]> {
-    const { where, params } = conditions([['target = ?', q.target], ['outcome = ?', q.outcome]]);
-    const rows = this.db.prepare(`SELECT * FROM delivery_attempts ${where} ORDER BY id LIMIT ?`).all(...params, q.limit) as ARow[];
+    const w = where(attemptConditions(q), 'sqlite');
+    const rows = this.db.prepare(`SELECT * FROM delivery_attempts ${w.sql} ORDER BY id LIMIT ?`).all(...w.params, q.limit) as ARow[];
     return rows.map(toAttempt);
   }
 

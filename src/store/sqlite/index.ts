@@ -7,13 +7,14 @@ import Database from 'better-sqlite3';
 import type { SqliteDatabaseConfig } from '../../config';
 import { auditSummary, changedAttributes, type AuditActor, type AuditQuery, type AuditRecord, type AuditTarget } from '../audit';
 import { StoreError, unknownMembers } from '../errors';
-import { groupSummary, groupUpdatedEvent, MemberDelta, memberEvents, userUpdateEvents, type ChangeEvent } from '../events';
+import { groupSummary, groupUpdatedEvent, MemberDelta, memberEvents, userSummary, userUpdateEvents, type ChangeEvent } from '../events';
 import type {
   GroupChange, GroupInput, GroupRecord, GroupWriteResult, Json, ListQuery, ListResult, MemberPage, MemberRecord, Store,
   UserInput, UserRecord, WriteOptions,
 } from '../types';
 import { uniqueSorted } from '../member-ids';
-import { checkVersion, now, userSummary } from '../write-rules';
+import { checkVersion, now } from '../write-rules';
+import { auditConditions, where } from '../where';
 import { linksFor, matchColumn, type GroupLinkRule, type LinkableGroup } from '../link-rules';
 import { filterToSql, orderBy, Params } from '../filter-sql';
 import { sqliteFilterDialect as dialect } from './filter-dialect';
@@ -208,9 +209,6 @@ export class SqliteStore implements Store {
       removeMembersNotIn: db.prepare<[number, string, string], string>(
         `DELETE FROM group_members WHERE group_rid = ? AND user_rid NOT IN (SELECT u.rid FROM ${USERS_NAMED}) ${RETURNING_MEMBER_ID}`).pluck(),
       inactiveUsers: db.prepare<[string, string], string>(`SELECT u.id FROM ${USERS_NAMED} AND u.active = 0`).pluck(),
-      inactiveMembers: db.prepare<[string, number], { group_id: string; user_id: string }>(
-        `SELECT g.id AS group_id, u.id AS user_id FROM users u CROSS JOIN group_members m CROSS JOIN groups g
-         WHERE u.tenant = ? AND u.active = 0 AND m.user_rid = u.rid AND g.rid = m.group_rid ORDER BY g.id, u.id LIMIT ?`),
       inactiveMembersOf: db.prepare<[string, string, number], { group_id: string; user_id: string }>(
         `SELECT g.id AS group_id, u.id AS user_id FROM json_each(?) j CROSS JOIN groups g CROSS JOIN group_members m CROSS JOIN users u
          WHERE g.tenant = ? AND g.id = j.value AND m.group_rid = g.rid AND u.rid = m.user_rid AND u.active = 0
@@ -299,19 +297,8 @@ export class SqliteStore implements Store {
   }
 
   async listAudit(q: AuditQuery): Promise<AuditRecord[]> {
-    const where: string[] = [];
-    const params: unknown[] = [];
-    const add = (sql: string, v: unknown) => { if (v !== undefined) { where.push(sql); params.push(v); } };
-    add('tenant = ?', q.tenant);
-    add('resource_type = ?', q.resourceType);
-    add('resource_id = ?', q.resourceId);
-    add('subject = ?', q.subject);
-    add('operation = ?', q.operation);
-    add('at >= ?', q.since);
-    add('at < ?', q.until);
-    add('seq < ?', q.beforeSeq);
-    const rows = this.db.prepare(`SELECT * FROM audit_log ${where.length ? `WHERE ${where.join(' AND ')}` : ''}
-      ORDER BY seq DESC LIMIT ?`).all(...params, q.limit) as AuditRow[];
+    const w = where(auditConditions(q), 'sqlite');
+    const rows = this.db.prepare(`SELECT * FROM audit_log ${w.sql} ORDER BY seq DESC LIMIT ?`).all(...w.params, q.limit) as AuditRow[];
     return rows.map(toAudit);
   }
 
@@ -416,11 +403,8 @@ export class SqliteStore implements Store {
     return this.s.inactiveUsers.all(JSON.stringify(ids), tenant);
   }
 
-  async inactiveMemberships(tenant: string, opts: { groupIds?: readonly string[]; limit: number }) {
-    const rows = opts.groupIds
-      ? this.s.inactiveMembersOf.all(JSON.stringify(opts.groupIds), tenant, opts.limit)
-      : this.s.inactiveMembers.all(tenant, opts.limit);
-    return rows.map((r) => ({ groupId: r.group_id, userId: r.user_id }));
+  async inactiveMemberships(tenant: string, groupIds: readonly string[], limit: number) {
+    return this.s.inactiveMembersOf.all(JSON.stringify(groupIds), tenant, limit).map((r) => ({ groupId: r.group_id, userId: r.user_id }));
   }
 
   private list<R, T>(table: 'users' | 'groups', alias: string, tenant: string, q: ListQuery, map: (r: R) => T): ListResult<T> {
