@@ -1,30 +1,15 @@
 // Microsoft SCIMReferenceCode Postman collection (103 assertions) with newman against the built gateway, on both
 // mounts, each with a fresh empty tenant. The failures must be exactly the justified list in microsoft-known-failures.
-import { mkdtempSync, rmSync } from 'node:fs';
-import os from 'node:os';
-import path from 'node:path';
-import { describeWithSuites, failureKey, MOUNTS, reportCounts, runSuite, startConformanceGateway, type Conformance } from '../helpers/conformance';
+import { describeWithSuites, failureKey, MOUNTS, reportCounts, runSuite } from '../helpers/conformance';
 import { http } from '../helpers/process';
 import { MICROSOFT_ASSERTIONS, MICROSOFT_KNOWN_FAILURES } from './microsoft-known-failures';
 
-let gw: Conformance;
-let out: string;
-
 const sorted = (keys: string[]) => [...keys].sort();
 
-describeWithSuites('Microsoft SCIMReferenceCode collection', () => {
-  beforeAll(async () => {
-    gw = await startConformanceGateway();
-    out = mkdtempSync(path.join(os.tmpdir(), 'scimbridge-microsoft-'));
-  }, 180_000);
-
-  afterAll(async () => {
-    await gw?.close();
-    if (out) rmSync(out, { recursive: true, force: true });
-  });
-
+describeWithSuites('Microsoft SCIMReferenceCode collection', (run) => {
   describe.each(MOUNTS)('on %s', (mount) => {
     test('fails exactly the known, justified assertions', async () => {
+      const gw = run.gateway();
       const tenant = `microsoft-${mount.split('/')[1]}-${Date.now()}`;
       const token = await gw.token(tenant);
       const base = `${gw.server.url}${mount}`;
@@ -34,7 +19,7 @@ describeWithSuites('Microsoft SCIMReferenceCode collection', () => {
       const groups = await http('GET', `${base}/Groups`, token);
       expect([users.body?.totalResults, groups.body?.totalResults]).toEqual([0, 0]);
 
-      const result = await runSuite('microsoft', base, token, path.join(out, mount.split('/')[1]));
+      const result = await runSuite('microsoft', base, token, run.reports(mount));
       reportCounts('microsoft', mount, result);
       const measured = sorted(result.failures.map(failureKey));
       const expected = sorted(MICROSOFT_KNOWN_FAILURES.map(failureKey));
@@ -46,6 +31,7 @@ describeWithSuites('Microsoft SCIMReferenceCode collection', () => {
     }, 60_000);
 
     test('serves /ServiceProviderConfig (the collection asks /serviceConfiguration) with patch.supported true', async () => {
+      const gw = run.gateway();
       const token = await gw.token(`microsoft-spc-${mount.split('/')[1]}`);
       const spc = await http('GET', `${gw.server.url}${mount}/ServiceProviderConfig`, token);
       expect(spc.status).toBe(200);

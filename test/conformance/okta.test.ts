@@ -1,28 +1,13 @@
 // Okta "SCIM 2.0 SPEC Test" (53 assertions) with newman against the built gateway, on both mounts.
-import { mkdtempSync, rmSync } from 'node:fs';
-import os from 'node:os';
-import path from 'node:path';
-import { describeWithSuites, failureKey, MOUNTS, reportCounts, runSuite, startConformanceGateway, type Conformance } from '../helpers/conformance';
+import { describeWithSuites, failureKey, MOUNTS, reportCounts, runSuite } from '../helpers/conformance';
 import { http } from '../helpers/process';
 
 const OKTA_ASSERTIONS = 53;
 
-let gw: Conformance;
-let out: string;
-
-describeWithSuites('Okta SCIM 2.0 SPEC Test', () => {
-  beforeAll(async () => {
-    gw = await startConformanceGateway();
-    out = mkdtempSync(path.join(os.tmpdir(), 'scimbridge-okta-'));
-  }, 180_000);
-
-  afterAll(async () => {
-    await gw?.close();
-    if (out) rmSync(out, { recursive: true, force: true });
-  });
-
+describeWithSuites('Okta SCIM 2.0 SPEC Test', (run) => {
   describe.each(MOUNTS)('on %s', (mount) => {
     test('passes all 53 assertions', async () => {
+      const gw = run.gateway();
       const tenant = `okta-${mount.split('/')[1]}-${Date.now()}`;
       const token = await gw.token(tenant);
       const base = `${gw.server.url}${mount}`;
@@ -37,7 +22,7 @@ describeWithSuites('Okta SCIM 2.0 SPEC Test', () => {
       });
       expect(seeded.status).toBe(201);
 
-      const result = await runSuite('okta', base, token, path.join(out, mount.split('/')[1]));
+      const result = await runSuite('okta', base, token, run.reports(mount));
       reportCounts('okta', mount, result);
       const failures = result.failures.map((f) => `${failureKey(f)}: ${f.message}`);
       expect({ total: result.total, failed: result.failed, failures })

@@ -25,9 +25,22 @@ function checkPrerequisites(): void {
  * were looked for, except under CI=true (CI has shared/ beside the clone) or CONFORMANCE_REQUIRED=1 (`npm run
  * conformance`), where their absence fails.
  */
-export function describeWithSuites(name: string, fn: () => void): void {
+export function describeWithSuites(name: string, fn: (run: SuiteRun) => void): void {
   if (existsSync(RUN_SUITES)) {
-    describe(name, fn);
+    describe(name, () => {
+      // One gateway (and one folder for newman's reports) per suite, started before its tests, removed after.
+      let gw: Conformance | undefined;
+      let out: string | undefined;
+      beforeAll(async () => {
+        gw = await startConformanceGateway();
+        out = mkdtempSync(path.join(os.tmpdir(), 'scimbridge-conformance-reports-'));
+      }, 180_000);
+      afterAll(async () => {
+        await gw?.close();
+        if (out) rmSync(out, { recursive: true, force: true });
+      });
+      fn({ gateway: () => gw!, reports: (mount) => path.join(out!, mount.split('/')[1]) });
+    });
     return;
   }
   const where = `conformance suites not found at ${SUITES} (set SCIM_CONFORMANCE_DIR to the folder holding okta/, microsoft/ and tools/)`;
@@ -40,7 +53,13 @@ export function describeWithSuites(name: string, fn: () => void): void {
     return;
   }
   process.stdout.write(`${name}: skipped, ${where}\n`);
-  describe.skip(`${name} [skipped: ${where}]`, fn);
+  describe.skip(`${name} [skipped: ${where}]`, () => fn({ gateway: () => { throw new Error(where); }, reports: () => '' }));
+}
+
+/** What a suite's tests are given: its gateway, and where newman writes the reports of a mount's run. */
+export interface SuiteRun {
+  gateway(): Conformance;
+  reports(mount: string): string;
 }
 
 /** The line each suite run prints: its pass count. */
@@ -48,7 +67,7 @@ export function reportCounts(suite: string, mount: string, r: { total: number; f
   process.stdout.write(`conformance ${suite} on ${mount}: ${r.total - r.failed}/${r.total} assertions passed\n`);
 }
 
-export interface Conformance {
+interface Conformance {
   server: ServerProcess;
   /** Environment of the server, for the CLI too. */
   env: Record<string, string>;
@@ -58,7 +77,7 @@ export interface Conformance {
 }
 
 /** Builds dist/ if needed and starts the gateway on a fresh SQLite file with a 32+ byte JWT_SECRET. */
-export async function startConformanceGateway(): Promise<Conformance> {
+async function startConformanceGateway(): Promise<Conformance> {
   checkPrerequisites();
   ensureBuilt();
   const dir = mkdtempSync(path.join(os.tmpdir(), 'scimbridge-conformance-'));

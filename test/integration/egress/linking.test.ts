@@ -2,78 +2,22 @@
 // displayName ("Sales") and that the identity provider renames before its first delivery (Okta Group Push and Entra
 // create, then PATCH) stays linked, at SelfCommunity, Timeslot and Konstantly alike. Runs on SQLite and, in the
 // PostgreSQL pass, on PostgreSQL; every check goes through the store's interface or HTTP.
-import { startKonstantlyEmulator, type KonstantlyEmulator } from '../../fixtures/emulators/konstantly';
-import { startSelfCommunityEmulator, type SelfCommunityEmulator } from '../../fixtures/emulators/selfcommunity';
-import { startTimeslotEmulator, type TimeslotEmulator } from '../../fixtures/emulators/timeslot';
 import { addToGroup, deliveries, newGroup, newUser, removeFromGroup, renameGroup } from '../../helpers/egress';
 import { scim, startGateway, type TestGateway } from '../../helpers/gateway';
+import { groupProducts, type Product, type View } from '../../helpers/group-products';
 
 const CRED = 'linking-test-credential-0123456789';
 
-/** One group API's emulator, seen the same way for every product. */
-interface Remote {
-  kind: 'selfcommunity' | 'timeslot' | 'konstantly';
-  url: string;
-  addUser(email: string): string;
-  addGroup(name: string): string;
-  name(groupId: string): string | undefined;
-  members(groupId: string): string[];
-  /** Requests in order, as "METHOD path". */
-  log(): string[];
-  /** Whether a logged request renamed the group / changed its members. */
-  isRename(line: string, groupId: string): boolean;
-  isMemberChange(line: string, groupId: string): boolean;
-  close(): Promise<void>;
-}
-
 const sorted = (xs: (string | number)[]) => xs.map(String).sort();
-const logOf = (em: { requests: { method: string; path: string }[] }) => em.requests.map((r) => `${r.method} ${r.path}`);
+const products = Object.fromEntries(groupProducts(CRED).map((p) => [p.kind, p])) as Record<Product['kind'], Product>;
+const remotes = Object.fromEntries(Object.values(products).map((p) => [p.kind, () => p.start()])) as Record<Product['kind'], () => Promise<View>>;
 
-const remotes: Record<Remote['kind'], () => Promise<Remote>> = {
-  selfcommunity: async () => {
-    const em: SelfCommunityEmulator = await startSelfCommunityEmulator({ credential: CRED });
-    return {
-      kind: 'selfcommunity', url: em.url, close: () => em.close(), log: () => logOf(em),
-      addUser: (email) => String(em.addUser(email)),
-      addGroup: (name) => String(em.addGroup(name)),
-      name: (g) => em.group(Number(g))?.name,
-      members: (g) => sorted(em.members(Number(g))),
-      isRename: (l, g) => l === `PATCH /api/v2/group/${g}/`,
-      isMemberChange: (l, g) => l.startsWith(`POST /api/v2/group/${g}/subscribe/`) || l.startsWith(`DELETE /api/v2/group/${g}/subscribe/`),
-    };
-  },
-  timeslot: async () => {
-    const em: TimeslotEmulator = await startTimeslotEmulator({ credential: CRED });
-    return {
-      kind: 'timeslot', url: em.url, close: () => em.close(), log: () => logOf(em),
-      addUser: (email) => String(em.addUser(email)),
-      addGroup: (name) => String(em.addGroup(name)),
-      name: (g) => em.group(Number(g))?.name,
-      members: (g) => sorted(em.members(Number(g))),
-      isRename: (l, g) => l === `PATCH /v1/groups/${g}`,
-      isMemberChange: (l, g) => l.startsWith(`POST /v1/groups/${g}/members`) || l.startsWith(`DELETE /v1/groups/${g}/members/`),
-    };
-  },
-  konstantly: async () => {
-    const em: KonstantlyEmulator = await startKonstantlyEmulator({ credential: CRED });
-    return {
-      kind: 'konstantly', url: em.url, close: () => em.close(), log: () => logOf(em),
-      addUser: (email) => em.addUser(email),
-      addGroup: (name) => String(em.addGroup(name)),
-      name: (g) => em.group(Number(g))?.name,
-      members: (g) => sorted(em.members(Number(g))),
-      isRename: (l, g) => l === `PATCH /openapi/v1/groups/${g}`,
-      isMemberChange: (l, g) => l.startsWith(`POST /openapi/v1/groups/${g}/users`) || l.startsWith(`DELETE /openapi/v1/groups/${g}/users/`),
-    };
-  },
-};
-
-let remote: Remote;
+let remote: View;
 let gw: TestGateway;
 let t: string;
 
 /** A gateway with one target, "lms", at the emulator, mapping groups as given. */
-async function start(kind: Remote['kind'], groups: unknown[], more: { dir?: string; pgDatabase?: string } = {}) {
+async function start(kind: Product['kind'], groups: unknown[], more: { dir?: string; pgDatabase?: string } = {}) {
   gw = await startGateway({ ...more, targets: { targets: [{ name: 'lms', kind, baseUrl: remote.url, credential: CRED, groups }] } });
   t = await gw.token();
 }
@@ -107,11 +51,13 @@ describe.each(['selfcommunity', 'timeslot', 'konstantly'] as const)('%s', (kind)
 
     expect(await states()).toEqual(['done', 'done', 'done', 'done', 'done']);
     expect(remote.name(sales)).toBe('Sales Team');
-    expect(remote.members(sales)).toEqual(sorted([people[0].remote, people[2].remote]));
+    expect(sorted(remote.members(sales))).toEqual(sorted([people[0].remote, people[2].remote]));
     // The rename leaves first, then the members.
-    const log = remote.log();
-    const rename = log.findIndex((l) => remote.isRename(l, sales));
-    const firstMember = log.findIndex((l) => remote.isMemberChange(l, sales));
+    const product = products[kind];
+    const log = remote.requests;
+    const rename = log.findIndex((r) => r.method === 'PATCH' && r.path === product.rename(sales, '').path);
+    const firstMember = log.findIndex((r) => (r.method === 'POST' && r.path === product.add(sales, []).path)
+      || (r.method === 'DELETE' && r.path.startsWith(product.remove(sales, '').path)));
     expect(rename).toBeGreaterThanOrEqual(0);
     expect(firstMember).toBeGreaterThan(rename);
     expect((await gw.store.egress.getLink('lms', 'group', g))!.remoteId).toBe(sales);
