@@ -144,7 +144,7 @@ async function main() {
   }
 }
 
-module.exports = { main };
+module.exports = { main, reachable, admin, databaseUrl };
 
 if (require.main === module) {
   main().then((r) => process.stdout.write(r.markdown || `${r.skipped}\n`), (e) => {

@@ -143,16 +143,19 @@ async function main() {
     const egress = await require('./egress').main();
     process.stderr.write('measuring deprovisioning…\n');
     const deprovision = await require('./deprovision').main();
+    process.stderr.write('measuring Bulk…\n');
+    const bulk = await require('./bulk').main();
     const result = {
       date: new Date().toISOString(), machine: `${os.cpus().length} × ${os.cpus()[0]?.model ?? 'cpu'}, ${Math.round(os.totalmem() / 2 ** 30)} GiB`,
       command: QUICK ? 'BENCH_QUICK=1 npm run bench' : 'npm run bench', sizes: { BIG, SMALL, LAT_ITER, BULK_ADD, CANNON_SECONDS, CONNECTIONS },
       modes, postgres: postgres.results ?? { skipped: postgres.skipped },
       egress: { deliveries: egress.deliveries, renames: egress.renames },
       deprovision: { users: deprovision.users, burstMs: deprovision.burstMs, emptyMs: deprovision.emptyMs, calls: deprovision.calls },
+      bulk: bulk.results,
     };
     mkdirSync(path.join(__dirname, 'results'), { recursive: true });
     const pgPart = postgres.markdown || `PostgreSQL: skipped (${postgres.skipped}).\n`;
-    const md = `${markdown(result)}\n${pgPart}\n${egress.markdown}\n${deprovision.markdown}`;
+    const md = `${markdown(result)}\n${pgPart}\n${egress.markdown}\n${deprovision.markdown}\n${bulk.markdown}`;
     const name = QUICK ? 'quick' : 'latest';
     writeFileSync(path.join(__dirname, 'results', `${name}.json`), JSON.stringify(result, null, 2));
     writeFileSync(path.join(__dirname, 'results', `${name}.md`), md);

@@ -75,6 +75,10 @@ export interface OpsConfig {
   maxMembersPerRequest: number;
   /** Longest filter accepted (characters). */
   maxFilterLength: number;
+  /** Operations one POST /Bulk may carry (BULK_MAX_OPERATIONS; advertised as bulk.maxOperations). */
+  bulkMaxOperations: number;
+  /** Bytes one POST /Bulk body may have (BULK_MAX_PAYLOAD_SIZE; advertised as bulk.maxPayloadSize). */
+  bulkMaxPayloadSize: number;
   /** Deepest nesting of parentheses and brackets accepted in a filter. */
   maxFilterDepth: number;
   /** Audit records older than this many days are deleted. */
@@ -89,6 +93,8 @@ export const DEFAULT_OPS: OpsConfig = {
   maxMembersPerRequest: 20000,
   maxFilterLength: 8192,
   maxFilterDepth: 32,
+  bulkMaxOperations: 1000,
+  bulkMaxPayloadSize: 1024 * 1024,
   auditRetentionDays: 365,
   shutdownTimeoutMs: 10000,
 };
@@ -215,6 +221,8 @@ export function parseOpsConfig(env: Env): OpsConfig {
     maxMembersPerRequest: intVar(env, 'MAX_MEMBERS_PER_REQUEST', d.maxMembersPerRequest, 1, 10_000_000),
     maxFilterLength: intVar(env, 'MAX_FILTER_LENGTH', d.maxFilterLength, 16, 1_000_000),
     maxFilterDepth: intVar(env, 'MAX_FILTER_DEPTH', d.maxFilterDepth, 1, 1000),
+    bulkMaxOperations: intVar(env, 'BULK_MAX_OPERATIONS', d.bulkMaxOperations, 1, 100_000),
+    bulkMaxPayloadSize: intVar(env, 'BULK_MAX_PAYLOAD_SIZE', d.bulkMaxPayloadSize, 1024, 1024 * 1024 * 1024),
     auditRetentionDays: intVar(env, 'AUDIT_RETENTION_DAYS', d.auditRetentionDays, 1, 36500),
     shutdownTimeoutMs: intVar(env, 'SHUTDOWN_TIMEOUT_MS', d.shutdownTimeoutMs, 100, 3_600_000),
   };

@@ -53,6 +53,7 @@ export async function start(config: Config): Promise<RunningGateway> {
     publicUrl: config.publicUrl, targets, metrics, metricsToken: ops.metricsToken,
     rateLimit: { perSecond: ops.rateLimitPerSecond, burst: ops.rateLimitBurst },
     limits: { maxMembersPerRequest: ops.maxMembersPerRequest, maxFilterLength: ops.maxFilterLength, maxFilterDepth: ops.maxFilterDepth },
+    bulk: { maxOperations: ops.bulkMaxOperations, maxPayloadSize: ops.bulkMaxPayloadSize },
     draining: () => draining,
     // /readyz checks the worker only when one runs in this process (it starts right after listen).
     workerAlive: config.workerInProcess && targets.length ? () => worker?.isAlive() ?? false : undefined,

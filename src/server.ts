@@ -11,6 +11,7 @@ import { TenantRateLimiter } from './ops/rate-limit';
 import { requestLog } from './ops/request-log';
 import { securityHeaders } from './ops/security-headers';
 import type { ScimLimits } from './scim/context';
+import { DEFAULT_BULK_LIMITS, type BulkLimits } from './scim/bulk-request';
 import { sendScimError } from './http/scim-error';
 import { MOUNTS, scimMount } from './scim/router';
 import type { Store } from './store/types';
@@ -35,6 +36,8 @@ export interface AppDeps {
   /** Per-tenant rate limit (requests per second, burst); off when absent or 0. */
   rateLimit?: { perSecond: number; burst: number };
   limits?: ScimLimits;
+  /** POST /Bulk limits; the defaults when absent. */
+  bulk?: BulkLimits;
   /** True once shutdown has begun: /readyz answers 503 so load balancers stop sending. */
   draining?: () => boolean;
 }
@@ -61,8 +64,22 @@ function requireJson(req: Request, res: Response, next: NextFunction): void {
   sendScimError(res, 415, undefined, 'Send the body as application/scim+json or application/json');
 }
 
+/** POST /Bulk on either mount: parsed with its own limit, maxPayloadSize. */
+const BULK_PATHS = MOUNTS.map((m) => `${m}/Bulk`);
+
 /** body-parser failures, rendered as SCIM errors instead of Express's HTML pages. */
-function bodyErrors(err: unknown, req: Request, res: Response, next: NextFunction): void {
+function bodyErrors(bulk: BulkLimits) {
+  return (err: unknown, req: Request, res: Response, next: NextFunction): void => {
+    const e = err as { type?: string };
+    if (e?.type === 'entity.too.large' && /\/Bulk\/?$/i.test(req.path)) {
+      // RFC 7644 §3.7.4: a Bulk request over maxPayloadSize is 413.
+      return void sendScimError(res, 413, 'tooLarge', `The bulk request is larger than maxPayloadSize (${bulk.maxPayloadSize} bytes). Send its operations as several Bulk requests.`);
+    }
+    bodyError(err, req, res, next);
+  };
+}
+
+function bodyError(err: unknown, _req: Request, res: Response, next: NextFunction): void {
   const e = err as { type?: string; status?: number };
   const answer = (status: number, scimType: 'invalidSyntax' | undefined, detail: string) => sendScimError(res, status, scimType, detail);
   switch (e?.type) {
@@ -152,14 +169,16 @@ export function buildApp(deps: AppDeps): express.Express {
   }
 
   app.use(requireJson);
+  const bulk = deps.bulk ?? DEFAULT_BULK_LIMITS;
+  app.post(BULK_PATHS, express.json({ type: JSON_TYPES, limit: bulk.maxPayloadSize, strict: true }));
   app.use(express.json({ type: JSON_TYPES, limit: deps.maxBodyBytes, strict: true }));
-  app.use(bodyErrors);
+  app.use(bodyErrors(bulk));
 
   app.use('/admin', adminRouter({ store: deps.store, verifier: deps.verifier, log: deps.log, targets: deps.targets ?? [] }));
   const limiter = deps.rateLimit && deps.rateLimit.perSecond > 0
     ? new TenantRateLimiter(deps.rateLimit.perSecond, deps.rateLimit.burst) : undefined;
   for (const mount of MOUNTS) {
-    app.use(mount, scimMount({ ...deps, limiter }, mount));
+    app.use(mount, scimMount({ ...deps, limiter, bulk }, mount));
   }
 
   app.use((_req, res) => {

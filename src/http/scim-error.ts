@@ -9,7 +9,9 @@ const ERROR_SCHEMA = 'urn:ietf:params:scim:api:messages:2.0:Error';
 
 export type ScimType =
   | 'invalidFilter' | 'tooMany' | 'uniqueness' | 'mutability' | 'invalidSyntax' | 'invalidPath' | 'noTarget'
-  | 'invalidValue' | 'invalidVers' | 'sensitive';
+  | 'invalidValue' | 'invalidVers' | 'sensitive'
+  // Not in RFC 7644 Table 9; the name SCIM services use for a Bulk request over maxOperations or maxPayloadSize (413).
+  | 'tooLarge';
 
 export interface ScimErrorBody {
   schemas: [typeof ERROR_SCHEMA];

@@ -22,6 +22,8 @@ export interface ScimContext {
   actor?: AuditActor;
   /** ETag of the resource a bodiless answer (204) leaves behind. */
   etag?: string;
+  /** The answer carries no resource (a Bulk operation): handlers return only its id and version, unshaped. */
+  bodyless?: boolean;
 }
 
 /** Request limits, advertised in /ServiceProviderConfig. */

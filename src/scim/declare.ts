@@ -3,6 +3,8 @@
 import type { Request, Router } from 'express';
 import SCIMMY from 'scimmy';
 import SCIMMYRouters from 'scimmy-routers';
+import { DEFAULT_BULK_LIMITS } from './bulk-request';
+import { canonicalValuesAsSuggestions } from './canonical';
 import { ScimGroup } from './groups';
 import { ScimUser } from './users';
 
@@ -14,7 +16,8 @@ function configure(maxResults: number): void {
   SCIMMY.Config.set({
     documentationUri: 'https://github.com/scimbridge/scimbridge#readme',
     patch: { supported: true },
-    bulk: { supported: false, maxOperations: 0, maxPayloadSize: 0 },
+    // The limits of each app are written into its answer (router.ts shapeResponses).
+    bulk: { supported: true, maxOperations: DEFAULT_BULK_LIMITS.maxOperations, maxPayloadSize: DEFAULT_BULK_LIMITS.maxPayloadSize },
     filter: { supported: true, maxResults },
     changePassword: { supported: false },
     sort: { supported: true },
@@ -38,6 +41,7 @@ export function scimmyRouters(maxResults: number): Router {
     SCIMMY.Resources.declare(ScimUser as never, 'User');
     SCIMMY.Resources.declare(ScimGroup as never, 'Group');
     (ScimUser as unknown as typeof SCIMMY.Resources.User).extend(SCIMMY.Schemas.EnterpriseUser as never, false);
+    canonicalValuesAsSuggestions();
     routers = new SCIMMYRouters({
       type: 'bearer',
       // Authentication already happened in our middleware; this only satisfies scimmy-routers' contract.

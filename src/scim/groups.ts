@@ -9,7 +9,7 @@ import { badRequest, notFound } from './errors';
 import { memberIds, PATCH_SCHEMA, planGroupPatch, type GroupPatchPlan } from './group-patch';
 import { withKeyLock } from './keyed-lock';
 import { listQuery, listResponse } from './list';
-import { guard, ifVersion, plainJson, requireObjectBody } from './shared';
+import { guard, ifVersion, plainJson, requireObjectBody, validForWrite } from './shared';
 
 export function groupBase(): string {
   return `${LOCATION_BASE}/Groups`;
@@ -59,7 +59,8 @@ function takeMembers(body: Record<string, unknown>): string[] | undefined {
   const value = body[key];
   delete body[key];
   if (value === null) return [];
-  if (!Array.isArray(value)) throw badRequest('invalidValue', '"members" must be an array');
+  // A lone member object is read as a one-member list, like every multi-valued attribute (normalize.ts).
+  if (!Array.isArray(value) && typeof value !== 'object') throw badRequest('invalidValue', '"members" must be an array');
   return memberIds(value, 'members');
 }
 
@@ -73,6 +74,7 @@ function capMembers(ctx: ScimContext, count: number): void {
 
 /** The group as answered: scimmy shapes its attributes; members come from the member table when wanted. */
 async function groupOut(ctx: ScimContext, rec: GroupRecord, attributes: unknown): Promise<object> {
+  if (ctx.bodyless) return { id: rec.id, meta: { version: etagOf(rec.version) } };
   const shaped = plainJson(new SCIMMY.Schemas.Group(groupObject(rec), 'out', groupBase(), attributes as never));
   if (wantsMembers(ctx.query)) {
     const members = await ctx.store.listMembers(ctx.tenant, rec.id);
@@ -112,7 +114,7 @@ async function applyPlan(ctx: ScimContext, id: string, plan: GroupPatchPlan, mus
       if (patched) {
         const body = plainJson(patched);
         if ('members' in body) throw badRequest('invalidPath', 'members cannot be changed through this operation');
-        changed = groupInput(new SCIMMY.Schemas.Group(body, 'in'));
+        changed = groupInput(validForWrite(SCIMMY.Schemas.Group, body));
       }
     }
     try {
@@ -168,7 +170,7 @@ export class ScimGroup extends SCIMMY.Resources.Group {
       const body = { ...(instance as Record<string, unknown>) };
       const ids = takeMembers(body);
       capMembers(ctx, ids?.length ?? 0);
-      const input = groupInput(new SCIMMY.Schemas.Group(body, 'in'));
+      const input = groupInput(validForWrite(SCIMMY.Schemas.Group, body));
       if (!this.id) {
         const { group } = await ctx.store.createGroup(ctx.tenant, input, ids ?? [], { actor: ctx.actor });
         return this.out(ctx, group);

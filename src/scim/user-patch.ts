@@ -5,18 +5,12 @@
 import { parse } from 'scim2-parse-filter';
 import { badRequest } from './errors';
 import { patchOperations } from './patch-op';
-import { normaliseBooleans } from './normalize';
+import { normaliseResource, normaliseUserPatchValue } from './normalize';
 
 const ENTERPRISE = 'urn:ietf:params:scim:schemas:extension:enterprise:2.0:User';
 const CORE = 'urn:ietf:params:scim:schemas:core:2.0:User';
 
 type Op = { op: string; path?: string; value?: unknown; [k: string]: unknown };
-
-function booleanish(v: unknown): unknown {
-  if (typeof v !== 'string') return v;
-  const s = v.trim().toLowerCase();
-  return s === 'true' ? true : s === 'false' ? false : v;
-}
 
 /** A key of a no-path value that is really a path: dotted, filtered, or URN-qualified down to an attribute. */
 function isPathKey(key: string): boolean {
@@ -40,13 +34,6 @@ function qualifyEnterprise(path: string): string {
 
 function stripCore(path: string): string {
   return path.startsWith(`${CORE}:`) ? path.slice(CORE.length + 1) : path;
-}
-
-/** The last attribute name of a path, lowercased: "urn:...:User:manager" → "manager", "emails[...].primary" → "primary". */
-function leaf(path: string): string {
-  const noFilter = path.replace(/\[[^\]]*\]/g, '');
-  const afterUrn = noFilter.includes(':') ? noFilter.slice(noFilter.lastIndexOf(':') + 1) : noFilter;
-  return afterUrn.split('.').pop()!.toLowerCase();
 }
 
 function fixManager(op: Op): void {
@@ -128,7 +115,7 @@ export function normaliseUserPatch(message: unknown, current: Record<string, unk
         if (isPathKey(k)) split.push({ op: op.op, path: k, value: v });
         else rest[k] = v;
       }
-      normaliseBooleans('User', rest);
+      normaliseResource('User', rest);
       if (Object.keys(rest).length || !split.length) out.push({ ...op, value: rest });
       out.push(...split.map((s) => prepareOp(s, current)));
       continue;
@@ -142,7 +129,7 @@ export function normaliseUserPatch(message: unknown, current: Record<string, unk
 function prepareOp(op: Op, current: Record<string, unknown>): Op {
   if (op.path !== undefined && typeof op.path === 'string') {
     op.path = qualifyEnterprise(op.path);
-    if (['active', 'primary'].includes(leaf(op.path))) op.value = booleanish(op.value);
+    if (op.value !== undefined) op.value = normaliseUserPatchValue(op.path, op.value);
     fixManager(op);
     return addWhenNoTarget(op, current);
   }

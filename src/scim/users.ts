@@ -6,10 +6,10 @@ import { StoreError } from '../store/errors';
 import { etagOf, LOCATION_BASE, type ScimContext } from './context';
 import { badRequest, notFound } from './errors';
 import { listQuery, listResponse } from './list';
-import { normaliseBooleans } from './normalize';
+import { normaliseResource } from './normalize';
 import { normaliseUserPatch } from './user-patch';
 import { withKeyLock } from './keyed-lock';
-import { guard, ifVersion, plainJson, requireObjectBody } from './shared';
+import { guard, ifVersion, plainJson, requireObjectBody, validForWrite } from './shared';
 
 function userBase(): string {
   return `${LOCATION_BASE}/Users`;
@@ -53,7 +53,8 @@ export class ScimUser extends SCIMMY.Resources.User {
     return path === undefined ? userBase() : ScimUser;
   }
 
-  private out(rec: UserRecord, attributes?: unknown): object {
+  private out(ctx: ScimContext, rec: UserRecord, attributes?: unknown): object {
+    if (ctx.bodyless) return { id: rec.id, meta: { version: etagOf(rec.version) } };
     // With attributes/excludedAttributes, the definition's coerce gives the filtered resource. scimmy's User
     // constructor would re-assign it and throw (a TypeError wrapped as 400) when the filtered result keeps extension
     // data but drops "schemas", e.g. attributes=emails.value on a user with enterprise attributes.
@@ -67,11 +68,11 @@ export class ScimUser extends SCIMMY.Resources.User {
       if (this.id) {
         const rec = await ctx.store.getUser(ctx.tenant, this.id);
         if (!rec) throw notFound(`User ${this.id} not found`);
-        return this.out(rec, this.attributes);
+        return this.out(ctx, rec, this.attributes);
       }
       const q = listQuery('User', ctx, USER_SORT);
       const { total, rows } = await ctx.store.listUsers(ctx.tenant, q);
-      return listResponse(rows.map((r) => this.out(r, this.attributes)), total, q.startIndex);
+      return listResponse(rows.map((r) => this.out(ctx, r, this.attributes)), total, q.startIndex);
     });
   }
 
@@ -79,14 +80,14 @@ export class ScimUser extends SCIMMY.Resources.User {
     const ctx = c as ScimContext;
     return guard(ctx, async () => {
       requireObjectBody(instance, this.id ? 'PUT' : 'POST');
-      normaliseBooleans('User', instance);
-      const input = userInput(new SCIMMY.Schemas.User(instance as object, 'in'));
+      normaliseResource('User', instance);
+      const input = userInput(validForWrite(SCIMMY.Schemas.User, instance as Record<string, unknown>));
       const rec = this.id
         ? await ctx.store.replaceUser(ctx.tenant, this.id, input, {
           ifVersion: await ifVersion(ctx, () => ctx.store.getUser(ctx.tenant, this.id!)), actor: ctx.actor,
         })
         : await ctx.store.createUser(ctx.tenant, input, { actor: ctx.actor });
-      return this.out(rec, this.attributes);
+      return this.out(ctx, rec, this.attributes);
     });
   }
 
@@ -109,11 +110,11 @@ export class ScimUser extends SCIMMY.Resources.User {
       const current = new SCIMMY.Schemas.User(userObject(rec), 'out', userBase());
       const op = new SCIMMY.Messages.PatchOp(normaliseUserPatch(message, userObject(rec)) as never);
       const patched = await op.apply(current as never, async (target: object) => target);
-      if (!patched) return this.out(rec, this.attributes);
-      const input = userInput(new SCIMMY.Schemas.User(plainJson(patched), 'in'));
+      if (!patched) return this.out(ctx, rec, this.attributes);
+      const input = userInput(validForWrite(SCIMMY.Schemas.User, plainJson(patched)));
       try {
         const saved = await ctx.store.replaceUser(ctx.tenant, id, input, { ifVersion: expected ?? rec.version, actor: ctx.actor });
-        return this.out(saved, this.attributes);
+        return this.out(ctx, saved, this.attributes);
       } catch (e) {
         // Another process wrote between our read and write: re-apply on the new state, unless the client pinned a version.
         if (e instanceof StoreError && e.code === 'version_mismatch' && expected === undefined && attempt < 20) continue;

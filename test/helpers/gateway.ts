@@ -14,6 +14,7 @@ import { buildApp } from '../../src/server';
 import { SqliteStore } from '../../src/store/sqlite';
 import { GatewayMetrics } from '../../src/ops/metrics';
 import { DEFAULT_LIMITS, type ScimLimits } from '../../src/scim/context';
+import { DEFAULT_BULK_LIMITS, type BulkLimits } from '../../src/scim/bulk-request';
 import type { Logger } from 'pino';
 import { PostgresStore } from '../../src/store/postgres';
 import { createTestDatabase, dropTestDatabase, onPostgres, testDatabaseUrl } from './postgres';
@@ -64,6 +65,7 @@ export interface GatewayOptions {
   metricsToken?: string;
   rateLimit?: { perSecond: number; burst: number };
   limits?: Partial<ScimLimits>;
+  bulk?: Partial<BulkLimits>;
   /** A logger to use instead of a silent one (tests that read the log lines). */
   log?: Logger;
 }
@@ -96,6 +98,7 @@ export async function startGateway(opts: GatewayOptions = {}): Promise<TestGatew
     maxBodyBytes: opts.maxBodyBytes ?? 1024 * 1024, maxResults: opts.maxResults ?? 1000,
     metrics, metricsToken: opts.metricsToken, rateLimit: opts.rateLimit,
     limits: { ...DEFAULT_LIMITS, ...opts.limits },
+    bulk: { ...DEFAULT_BULK_LIMITS, ...opts.bulk },
   });
   const server: Server = await new Promise((resolve) => {
     const s = app.listen(0, '127.0.0.1', () => resolve(s));
@@ -156,6 +159,7 @@ export const USER_SCHEMA = 'urn:ietf:params:scim:schemas:core:2.0:User';
 export const GROUP_SCHEMA = 'urn:ietf:params:scim:schemas:core:2.0:Group';
 export const PATCH_SCHEMA = 'urn:ietf:params:scim:api:messages:2.0:PatchOp';
 export const ERROR_SCHEMA = 'urn:ietf:params:scim:api:messages:2.0:Error';
+export const ENTERPRISE_SCHEMA = 'urn:ietf:params:scim:schemas:extension:enterprise:2.0:User';
 
 export function user(userName: string, extra: Record<string, unknown> = {}) {
   return { schemas: [USER_SCHEMA], userName, active: true, ...extra };

@@ -19,7 +19,7 @@ afterAll(async () => { await gw.close(); });
 
 // ---- fixtures ---------------------------------------------------------------------------------------------
 
-type Idp = 'rfc7644' | 'entra' | 'okta' | 'dronahq';
+type Idp = 'rfc7644' | 'entra' | 'okta' | 'dronahq' | 'lenient';
 const fixtureFiles = new Map<Idp, Record<string, any>>();
 
 /**
@@ -471,6 +471,76 @@ describe('Okta', () => {
     expect(res.body.active).toBe(false);
     expect(res.body.displayName).toBe('Okta Person');
     expect((await getUser(t, u.id)).active).toBe(false);
+  });
+});
+
+// ---- lenient readings (lenient.json) ----------------------------------------------------------------------
+
+describe('lenient readings of real bodies', () => {
+  let t: string;
+  beforeEach(async () => { t = await tokenFor('lenient'); });
+
+  test('OneLogin: "emails" (and "phoneNumbers") as one object in POST, PUT and PATCH are one-element lists', async () => {
+    const created = await scim('POST', `${gw.api}/Users`, t, body('lenient', 'oneloginCreateUser'));
+    expect(created.status).toBe(201);
+    expect(created.body.emails).toEqual([{ value: 'onelogin.user@example.com', primary: true }]);
+    expect(created.body.phoneNumbers).toEqual([{ value: '+1 415 555 0100', type: 'work' }]);
+    const found = await scim('GET', `${gw.sso}/Users?filter=${encodeURIComponent('emails.value eq "onelogin.user@example.com"')}`, t);
+    expect(found.body.totalResults).toBe(1);
+    const id = created.body.id;
+    const patched = await patchUser(t, id, body('lenient', 'oneloginReplaceEmails'));
+    expect(patched.status).toBe(200);
+    expect(patched.body.emails).toEqual([{ value: 'onelogin.new@example.com', primary: true }]);
+    expect(patched.body.phoneNumbers).toContainEqual({ value: '+1 415 555 0199', type: 'mobile' });
+    const put = await scim('PUT', `${gw.api}/Users/${id}`, t, { ...body('lenient', 'oneloginCreateUser'), emails: { value: 'put@example.com' } });
+    expect(put.status).toBe(200);
+    expect((await getUser(t, id)).emails).toEqual([{ value: 'put@example.com' }]);
+    // A lone member object is a one-member list too.
+    const g = await scim('POST', `${gw.api}/Groups`, t, group(unique('lone'), [], { members: { value: id } }));
+    expect(g.status).toBe(201);
+    expect(g.body.members.map((m: any) => m.value)).toEqual([id]);
+  });
+
+  test('types outside the canonical values are stored and returned as sent; a type of the wrong JSON type is still 400', async () => {
+    const created = await scim('POST', `${gw.api}/Users`, t, body('lenient', 'nonCanonicalTypes'));
+    expect(created.status).toBe(201);
+    const u = await getUser(t, created.body.id);
+    expect(u.emails.map((e: any) => e.type)).toEqual(['Work', 'internet', 'school']);
+    expect(u.phoneNumbers[0].type).toBe('Mobile');
+    expect(u.roles).toEqual([{ value: 'approver', type: 'Z', primary: true }]);
+    expect(u.x509Certificates[0].type).toBe('signing');
+    // caseExact false: "work" finds "Work".
+    const found = await scim('GET', `${gw.api}/Users?filter=${encodeURIComponent('emails[type eq "work"]')}`, t);
+    expect(found.body.Resources.map((r: any) => r.id)).toEqual([created.body.id]);
+    const patched = await patchUser(t, created.body.id, patchOp([{ op: 'add', path: 'roles', value: [{ value: 'other', type: 'anything' }] }]));
+    expect(patched.status).toBe(200);
+    expect(patched.body.roles.map((r: any) => r.type)).toEqual(['Z', 'anything']);
+    for (const bad of [{ emails: [{ value: 'n@example.com', type: 5 }] }, { roles: [{ value: 'r', type: true }] }]) {
+      expectScimError(await scim('POST', `${gw.api}/Users`, t, user(`${unique('bad')}@example.com`, bad)), 400, 'invalidValue');
+    }
+    // Discovery still advertises the suggestions.
+    const schema = await scim('GET', `${gw.api}/Schemas/${USER_SCHEMA}`, t);
+    const emailType = schema.body.attributes.find((a: any) => a.name === 'emails').subAttributes.find((a: any) => a.name === 'type');
+    expect(emailType.canonicalValues).toEqual(['work', 'home', 'other']);
+  });
+
+  test('string booleans inside complex multi-valued attributes: POST, PUT and PATCH store booleans', async () => {
+    const created = await scim('POST', `${gw.api}/Users`, t, body('lenient', 'stringBooleansNested'));
+    expect(created.status).toBe(201);
+    const u = await getUser(t, created.body.id);
+    expect(u.active).toBe(true);
+    expect(u.emails[0].primary).toBe(true);
+    expect(u.roles[0].primary).toBe(false);
+    expect(u.addresses[0].primary).toBe(true);
+    const put = await scim('PUT', `${gw.api}/Users/${u.id}`, t, { ...body('lenient', 'stringBooleansNested'), roles: [{ value: 'reader', primary: 'True' }] });
+    expect(put.status).toBe(200);
+    expect((await getUser(t, u.id)).roles[0].primary).toBe(true);
+    const patched = await patchUser(t, u.id, body('lenient', 'stringBooleansNestedPatch'));
+    expect(patched.status).toBe(200);
+    expect(patched.body.roles.find((r: any) => r.value === 'writer').primary).toBe(true);
+    expect(patched.body.addresses[0].primary).toBe(false);
+    const primary = await scim('GET', `${gw.api}/Users?filter=${encodeURIComponent('emails[primary eq true]')}`, t);
+    expect(primary.body.totalResults).toBe(1);
   });
 });
 

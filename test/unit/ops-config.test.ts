@@ -13,10 +13,12 @@ describe('parseOpsConfig', () => {
     const c = parseOpsConfig({
       METRICS_TOKEN: 'a-long-enough-metrics-token', RATE_LIMIT_PER_SECOND: '500', MAX_MEMBERS_PER_REQUEST: '50000',
       MAX_FILTER_LENGTH: '1000', MAX_FILTER_DEPTH: '8', AUDIT_RETENTION_DAYS: '30', SHUTDOWN_TIMEOUT_MS: '2500',
+      BULK_MAX_OPERATIONS: '200', BULK_MAX_PAYLOAD_SIZE: '65536',
     });
     expect(c).toEqual({
       metricsToken: 'a-long-enough-metrics-token', rateLimitPerSecond: 500, rateLimitBurst: 1000, maxMembersPerRequest: 50000,
       maxFilterLength: 1000, maxFilterDepth: 8, auditRetentionDays: 30, shutdownTimeoutMs: 2500,
+      bulkMaxOperations: 200, bulkMaxPayloadSize: 65536,
     });
     expect(parseOpsConfig({ RATE_LIMIT_PER_SECOND: '0' }).rateLimitPerSecond).toBe(0);
     expect(parseOpsConfig({ RATE_LIMIT_BURST: '7' }).rateLimitBurst).toBe(7);
@@ -31,6 +33,8 @@ describe('parseOpsConfig', () => {
     ['MAX_FILTER_DEPTH', '0'],
     ['AUDIT_RETENTION_DAYS', '1.5'],
     ['SHUTDOWN_TIMEOUT_MS', '10'],
+    ['BULK_MAX_OPERATIONS', '0'],
+    ['BULK_MAX_PAYLOAD_SIZE', '100'],
   ])('%s=%s is refused naming the variable', (name, value) => {
     let err: unknown;
     try {
