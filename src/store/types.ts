@@ -104,6 +104,12 @@ export interface Store {
   readonly egress: EgressStore;
   /** Calls back after each commit that wrote change events (wakes the delivery worker). */
   onCommit(listener: () => void): () => void;
+  /**
+   * Runs fn; the writes it starts in one event-loop turn, which the caller knows to be independent of each other,
+   * commit together, each still succeeding or failing on its own (SQLite: always so; PostgreSQL: one transaction
+   * per up to 64 writes, a savepoint each).
+   */
+  together<T>(fn: () => Promise<T>): Promise<T>;
   migrate(): Promise<string[]>;
   /** Migrations not yet applied to the database (empty when the schema is current). */
   pendingMigrations(): Promise<string[]>;

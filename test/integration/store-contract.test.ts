@@ -235,6 +235,35 @@ describe('egress', () => {
   });
 });
 
+describe('together', () => {
+  test('writes started in one turn commit, each succeeding or failing alone, with its own events; listeners hear of it', async () => {
+    const taken = await newUser();
+    const [member] = await newUsers(1);
+    const g = (await store.createGroup(T, group('together'), [])).group;
+    let commits = 0;
+    const off = store.onCommit(() => { commits++; });
+    const names = Array.from({ length: 140 }, (_, i) => `together-${++n}-${i}@example.com`);
+    const settled = await store.together(() => Promise.allSettled([
+      ...names.map((name, i) => store.createUser(T, input(i === 70 ? taken.userName.toUpperCase() : name))),
+      store.changeGroup(T, g.id, { members: [{ op: 'add', ids: ['no-such-user'] }] }),
+      store.changeGroup(T, g.id, { members: [{ op: 'add', ids: [member.id] }] }, { ifVersion: 1 }),
+    ]));
+    off();
+    const codes = settled.map((r) => (r.status === 'fulfilled' ? 'ok' : (r.reason as StoreError).code));
+    expect(codes.filter((c) => c !== 'ok')).toEqual(['uniqueness', 'invalid_members']);
+    expect(codes[70]).toBe('uniqueness');
+    expect(commits).toBeGreaterThan(0);
+    const made = settled.slice(0, 140).flatMap((r) => (r.status === 'fulfilled' ? [(r.value as { id: string }).id] : []));
+    expect(made).toHaveLength(139);
+    for (const id of [made[0], made[69], made[138]]) expect(await store.getUser(T, id)).toBeDefined();
+    expect((await store.listMembers(T, g.id)).map((m) => m.value)).toEqual([member.id]);
+    expect((await store.getGroup(T, g.id))!.version).toBe(2);
+    const created = await store.egress.listOutbox({ tenant: T, order: 'desc', limit: 1000 });
+    const createdIds = new Set(created.filter((e) => e.type === 'user.created').map((e) => e.aggregate.slice(5)));
+    expect(made.every((id) => createdIds.has(id))).toBe(true);
+  });
+});
+
 describe('the rest of the interface', () => {
   test('ping, pending migrations, commit listeners, token revocation, group read and delete, lease extension, attempts, audit pruning', async () => {
     await store.ping();

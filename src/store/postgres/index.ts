@@ -20,6 +20,7 @@ import { auditConditions, where } from '../where';
 import { linksFor, matchColumn, type GroupLinkRule, type LinkableGroup } from '../link-rules';
 import { ADD_MEMBERS_SQL, GROUP_COLUMNS, memberChangeSql } from './member-statement';
 import { migratePostgres, pendingPostgresMigrations } from './migrate';
+import { PgGroupCommit, type Tx } from './group-commit';
 import { createPool, mapError, prepared, sqlState } from './pool';
 
 export interface PostgresConfig {
@@ -62,14 +63,6 @@ function toGroup(r: GroupRow): GroupRecord {
 const RETRYABLE = new Set(['40001', '40P01']);
 const MAX_TRIES = 5;
 
-/** A write's view of its transaction: the client, plus what it emitted. */
-interface Tx {
-  c: PoolClient;
-  eventsWritten: boolean;
-  /** Who asks, for the audit record emit writes (none: not audited). */
-  actor?: AuditActor;
-}
-
 export class PostgresStore implements Store {
   readonly kind = 'postgres' as const;
   readonly pool: Pool;
@@ -79,6 +72,19 @@ export class PostgresStore implements Store {
 
   constructor(readonly config: PostgresConfig, opts: { onPoolError?: (e: Error) => void } = {}) {
     this.pool = createPool(config.url, opts.onPoolError);
+    this.commits = new PgGroupCommit({
+      pool: this.pool,
+      solo: (fn, actor) => this.soloTx(fn, actor),
+      committed: () => { for (const l of this.commitListeners) l(); },
+      // Half the pool: reads and other writers keep connections while a batch commits.
+      parallel: Math.max(1, Math.floor(this.pool.options.max / 2)),
+    });
+  }
+
+  private readonly commits: PgGroupCommit;
+
+  together<T>(fn: () => Promise<T>): Promise<T> {
+    return this.commits.together(fn);
   }
 
   get egress(): PostgresEgressStore {
@@ -93,9 +99,17 @@ export class PostgresStore implements Store {
   /**
    * Runs fn in one transaction (BEGIN … COMMIT on one pooled client); with an actor, emit writes its audit record
    * there too. Deadlocks and serialization failures roll back and run fn again; lost connections surface as
-   * StoreError('unavailable'). Listeners hear of commits that wrote change events.
+   * StoreError('unavailable'). Listeners hear of commits that wrote change events. Inside together(), the write joins
+   * the batch of its event-loop turn instead (group-commit.ts).
    */
   async tx<T>(fn: (t: Tx) => Promise<T>, actor?: AuditActor): Promise<T> {
+    const batch = this.commits.current();
+    if (batch) return batch.enqueue(fn, actor) as Promise<T>;
+    return this.soloTx(fn, actor);
+  }
+
+  /** tx() on a connection of its own. */
+  private async soloTx<T>(fn: (t: Tx) => Promise<T>, actor?: AuditActor): Promise<T> {
     for (let attempt = 1; ; attempt++) {
       let client: PoolClient;
       try {

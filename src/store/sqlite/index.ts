@@ -144,6 +144,11 @@ export class SqliteStore implements Store {
     this.commitListeners.add(listener);
     return () => this.commitListeners.delete(listener);
   }
+
+  /** Every write already commits with those of its event-loop turn (group-commit.ts). */
+  together<T>(fn: () => Promise<T>): Promise<T> {
+    return fn();
+  }
   /** The actor of the write running now (writes run later, in a batch, outside their request's async context). */
   private actor?: AuditActor;
   private readonly commits: GroupCommit<AuditActor>;
