@@ -8,7 +8,7 @@ const { mkdtempSync, rmSync } = require('node:fs');
 const os = require('node:os');
 const path = require('node:path');
 const { randomBytes } = require('node:crypto');
-const { QUICK, SECRET, startGateway, stats, timed, fmt } = require('./lib');
+const { QUICK, SECRET, startGateway, stats, timed, fmt, runAlone } = require('./lib');
 
 const DIST = path.join(__dirname, '..', 'dist', 'src');
 const OPS = 1000;
@@ -116,9 +116,4 @@ function markdown(results) {
 
 module.exports = { main };
 
-if (require.main === module) {
-  main().then((r) => process.stdout.write(r.markdown)).catch((e) => {
-    process.stderr.write(`bench failed: ${e.stack ?? e}\n`);
-    process.exit(1);
-  });
-}
+runAlone(module, main);

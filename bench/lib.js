@@ -132,7 +132,17 @@ function fmt(n, digits = 2) {
   return Number.isFinite(n) ? n.toFixed(digits) : String(n);
 }
 
+/** A part's `main` run on its own (`node bench/<part>.js`): its table on stdout, a failure on stderr and exit 1. */
+function runAlone(mod, main) {
+  if (require.main !== mod) return;
+  main().then((r) => process.stdout.write(r.markdown), (e) => {
+    process.stderr.write(`bench failed: ${e.stack ?? e}\n`);
+    process.exit(1);
+  });
+}
+
 module.exports = {
   DIST, QUICK, LAT_ITER, CANNON_SECONDS, CONNECTIONS, SECRET, PATCH,
   freePort, waitHealthy, startGateway, startEcho, peakRssKb, rssKb, stats, timed, call, addRemoveLatency, cannon, memberBodies, fmt,
+  runAlone,
 };

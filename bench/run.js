@@ -145,6 +145,8 @@ async function main() {
     const deprovision = await require('./deprovision').main();
     process.stderr.write('measuring Bulk…\n');
     const bulk = await require('./bulk').main();
+    process.stderr.write('measuring reconciliation…\n');
+    const reconcile = await require('./reconcile').main();
     const result = {
       date: new Date().toISOString(), machine: `${os.cpus().length} × ${os.cpus()[0]?.model ?? 'cpu'}, ${Math.round(os.totalmem() / 2 ** 30)} GiB`,
       command: QUICK ? 'BENCH_QUICK=1 npm run bench' : 'npm run bench', sizes: { BIG, SMALL, LAT_ITER, BULK_ADD, CANNON_SECONDS, CONNECTIONS },
@@ -152,10 +154,11 @@ async function main() {
       egress: { deliveries: egress.deliveries, renames: egress.renames },
       deprovision: { users: deprovision.users, burstMs: deprovision.burstMs, emptyMs: deprovision.emptyMs, calls: deprovision.calls },
       bulk: bulk.results,
+      reconcile: reconcile.results,
     };
     mkdirSync(path.join(__dirname, 'results'), { recursive: true });
     const pgPart = postgres.markdown || `PostgreSQL: skipped (${postgres.skipped}).\n`;
-    const md = `${markdown(result)}\n${pgPart}\n${egress.markdown}\n${deprovision.markdown}\n${bulk.markdown}`;
+    const md = `${markdown(result)}\n${pgPart}\n${egress.markdown}\n${deprovision.markdown}\n${bulk.markdown}\n${reconcile.markdown}`;
     const name = QUICK ? 'quick' : 'latest';
     writeFileSync(path.join(__dirname, 'results', `${name}.json`), JSON.stringify(result, null, 2));
     writeFileSync(path.join(__dirname, 'results', `${name}.md`), md);

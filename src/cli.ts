@@ -6,7 +6,10 @@ import { parseTtl } from './auth/ttl';
 import { loadConfig, type Config } from './config';
 import { ConfigError } from './config-error';
 import { createLogger } from './log';
-import { loadTargets, openRuntime, startWorker } from './runtime';
+import { connectorFor } from './egress/connectors';
+import { reconcileTarget } from './egress/reconcile';
+import { reportText } from './egress/reconcile-report';
+import { loadTargets, openRuntime, startReconciler, startWorker } from './runtime';
 import type { Store } from './store/types';
 
 function config(): Config {
@@ -148,6 +151,29 @@ export function program(): Command {
       });
     });
 
+  cli.command('reconcile <target>')
+    .description('compare each group linked to the target with what the target holds, and queue repairs as deliveries')
+    .option('--group <scimId>', 'only this SCIM group')
+    .option('--dry-run', 'report the differences and change nothing (exit code 2 when any group is out of sync)')
+    .option('--json', 'print the report as JSON')
+    .action(async (name: string, opts: { group?: string; dryRun?: boolean; json?: boolean }) => {
+      const cfg = config();
+      const log = cliLogger(cfg);
+      const targets = loadTargets(cfg);
+      const target = targets.find((t) => t.name === name);
+      if (!target) throw new Error(`no target named "${name}" in TARGETS_FILE`);
+      const rt = await openRuntime(cfg, log, { targets });
+      try {
+        const report = await reconcileTarget(rt.store, target, connectorFor(target), {
+          groupId: opts.group, dryRun: !!opts.dryRun, log, actor: { subject: 'cli', mount: 'cli', operation: 'reconcile' },
+        });
+        process.stdout.write(opts.json ? `${JSON.stringify(report, null, 2)}\n` : reportText(report));
+        if (opts.dryRun && report.summary.drift + report.summary.missing > 0) process.exitCode = 2;
+      } finally {
+        await rt.store.close();
+      }
+    });
+
   cli.command('worker')
     .description('run only the delivery worker (targets from TARGETS_FILE)')
     .action(async () => {
@@ -157,6 +183,7 @@ export function program(): Command {
       if (!targets.length) throw new Error('no delivery targets: set TARGETS_FILE');
       const rt = await openRuntime(cfg, log, { targets });
       const worker = startWorker(cfg, rt, log, targets)!;
+      const stopReconcile = startReconciler(cfg, rt, log, targets);
       // The worker's timers are unref'd (they must not hold a server open); here nothing else would keep the
       // process alive, so it would exit as soon as the first pass ended.
       const keepAlive = setInterval(() => undefined, 1 << 30);
@@ -166,6 +193,7 @@ export function program(): Command {
         clearInterval(keepAlive);
         // Deliveries still running near the deadline have their claims released, so another worker takes them.
         await worker.stop(Math.max(0, deadline * 0.8 - 200));
+        await stopReconcile?.();
         await rt.store.close();
         return true;
       }, deadline);

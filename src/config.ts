@@ -2,7 +2,7 @@
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { ConfigError } from './config-error';
-import { parseSchedule } from './egress/retry';
+import { parseDuration, parseSchedule } from './egress/retry';
 
 
 type SqliteSynchronous = 'OFF' | 'NORMAL' | 'FULL' | 'EXTRA';
@@ -57,6 +57,8 @@ export interface Config {
   retrySchedule?: string[];
   /** How long a new event waits so that bursts coalesce (WORKER_COALESCE_MS). */
   workerCoalesceMs: number;
+  /** RECONCILE_INTERVAL: how often the worker reconciles every target (ms); off when unset. */
+  reconcileIntervalMs?: number;
   /** How long a claimed delivery batch stays leased (WORKER_LEASE_MS); the worker's default when unset. */
   workerLeaseMs?: number;
   /** Operations and limits (see OpsConfig). */
@@ -228,6 +230,19 @@ export function parseOpsConfig(env: Env): OpsConfig {
   };
 }
 
+/** RECONCILE_INTERVAL: a duration of at least a minute (e.g. 30m, 6h, 1d); unset, "0" or "off" leave it off. */
+function reconcileInterval(text: string | undefined): number | undefined {
+  if (text === undefined || text.trim() === '' || text.trim() === '0' || text.trim().toLowerCase() === 'off') return undefined;
+  let ms: number;
+  try {
+    ms = parseDuration(text);
+  } catch (e) {
+    throw new ConfigError('RECONCILE_INTERVAL', (e as Error).message);
+  }
+  if (ms < 60_000) throw new ConfigError('RECONCILE_INTERVAL', 'must be at least 1m (each run reads every linked group of every target)');
+  return ms;
+}
+
 export function loadConfig(env: Env = process.env): Config {
   const logLevel = (env.LOG_LEVEL || 'info').toLowerCase();
   if (!LOG_LEVELS.includes(logLevel)) throw new ConfigError('LOG_LEVEL', `expected one of ${LOG_LEVELS.join(', ')}, got "${env.LOG_LEVEL}"`);
@@ -256,5 +271,6 @@ export function loadConfig(env: Env = process.env): Config {
     retrySchedule,
     workerCoalesceMs: intVar(env, 'WORKER_COALESCE_MS', 200, 0, 60_000),
     workerLeaseMs: env.WORKER_LEASE_MS ? intVar(env, 'WORKER_LEASE_MS', 0, 1000, 86_400_000) : undefined,
+    reconcileIntervalMs: reconcileInterval(env.RECONCILE_INTERVAL),
   };
 }

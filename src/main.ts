@@ -9,7 +9,7 @@ import { ConfigError } from './config-error';
 import type { DeliveryWorker } from './egress';
 import { createLogger } from './log';
 import { GatewayMetrics } from './ops/metrics';
-import { loadTargets, openRuntime, startWorker } from './runtime';
+import { loadTargets, openRuntime, startReconciler, startWorker } from './runtime';
 import { answerUnparsedRequests } from './http/scim-error';
 import { buildApp } from './server';
 import type { Store } from './store/types';
@@ -68,6 +68,7 @@ export async function start(config: Config): Promise<RunningGateway> {
   const port = typeof address === 'object' && address ? address.port : config.port;
   log.info({ host: config.host, port, database: config.database.kind, mounts: ['/api/scim/v2', '/sso/scim/v2'] }, 'scimbridge listening');
   worker = config.workerInProcess ? startWorker(config, rt, log, targets, metrics.egress()) : undefined;
+  const stopReconcile = config.workerInProcess ? startReconciler(config, rt, log, targets, metrics.reconcile()) : undefined;
   const stopRetention = scheduleAuditRetention(rt.store, ops.auditRetentionDays, log);
 
   let closing: Promise<boolean> | undefined;
@@ -92,6 +93,7 @@ export async function start(config: Config): Promise<RunningGateway> {
       server.closeAllConnections();
     }
     await workerStopped;
+    await stopReconcile?.();
     await rt.store.close();
     return inTime;
   })());

@@ -4,7 +4,9 @@ import { resolveKeySource } from './auth/keys';
 import { createVerifier, type TokenVerifier } from './auth/verify';
 import type { Config, JwtConfig } from './config';
 import { createWorker, type DeliveryWorker } from './egress';
-import type { EgressMetrics } from './egress/metrics';
+import { connectorFor } from './egress/connectors';
+import type { EgressMetrics, ReconcileMetrics } from './egress/metrics';
+import { scheduleReconciliation } from './egress/reconcile';
 import { groupLinkRules, loadTargetsFile, type TargetConfig } from './egress/targets';
 import { PostgresStore } from './store/postgres';
 import { SqliteStore } from './store/sqlite';
@@ -28,6 +30,15 @@ export function startWorker(config: Config, rt: Runtime, log: Logger, targets: T
   worker.start();
   log.info({ targets: targets.map((t) => `${t.name} (${t.kind}, tenant ${t.tenant})`) }, 'delivery worker started');
   return worker;
+}
+
+/** RECONCILE_INTERVAL's background reconciliation, beside a delivery worker; a stop function, or none when off. */
+export function startReconciler(config: Config, rt: Runtime, log: Logger, targets: TargetConfig[], metrics?: ReconcileMetrics): (() => Promise<void>) | undefined {
+  if (!config.reconcileIntervalMs || !targets.length) return undefined;
+  const readable = targets.map((t) => ({ config: t, connector: connectorFor(t) })).filter((t) => t.connector.reader);
+  if (!readable.length) return undefined;
+  log.info({ intervalMs: config.reconcileIntervalMs, targets: readable.map((t) => t.config.name) }, 'reconciliation scheduled');
+  return scheduleReconciliation(rt.store, readable, config.reconcileIntervalMs, log.child({ component: 'reconcile' }), metrics);
 }
 
 function openStore(config: Config, log?: Logger): Store {

@@ -174,7 +174,7 @@ export function buildApp(deps: AppDeps): express.Express {
   app.use(express.json({ type: JSON_TYPES, limit: deps.maxBodyBytes, strict: true }));
   app.use(bodyErrors(bulk));
 
-  app.use('/admin', adminRouter({ store: deps.store, verifier: deps.verifier, log: deps.log, targets: deps.targets ?? [] }));
+  app.use('/admin', adminRouter({ store: deps.store, verifier: deps.verifier, log: deps.log, targets: deps.targets ?? [], metrics: deps.metrics?.reconcile() }));
   const limiter = deps.rateLimit && deps.rateLimit.perSecond > 0
     ? new TenantRateLimiter(deps.rateLimit.perSecond, deps.rateLimit.burst) : undefined;
   for (const mount of MOUNTS) {

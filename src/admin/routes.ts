@@ -5,6 +5,9 @@ import type { Logger } from 'pino';
 import { authenticate, requireScope } from '../auth/middleware';
 import type { Principal } from '../auth/principal';
 import type { TokenVerifier } from '../auth/verify';
+import { connectorFor } from '../egress/connectors';
+import type { ReconcileMetrics } from '../egress/metrics';
+import { ReconcileRefused, reconcileTarget } from '../egress/reconcile';
 import type { TargetConfig } from '../egress/targets';
 import type { DeliveryState, LinkKind } from '../store/egress-types';
 import type { AuditOperation } from '../store/audit';
@@ -16,6 +19,7 @@ export interface AdminDeps {
   verifier: TokenVerifier;
   log: Logger;
   targets: TargetConfig[];
+  metrics?: ReconcileMetrics;
 }
 
 const STATES: DeliveryState[] = ['pending', 'in_flight', 'done', 'skipped', 'dead'];
@@ -45,7 +49,13 @@ function visibleTargets(deps: AdminDeps, res: Response): TargetConfig[] {
 }
 
 const RESOURCE_TYPES = ['User', 'Group'] as const;
-const OPERATIONS: AuditOperation[] = ['create', 'replace', 'patch', 'delete'];
+const OPERATIONS: AuditOperation[] = ['create', 'replace', 'patch', 'delete', 'reconcile'];
+
+function boolParam(v: unknown, name: string): boolean {
+  if (v === undefined || v === '' || v === false || v === 'false') return false;
+  if (v === true || v === 'true') return true;
+  throw new AdminError(400, `${name} must be true or false`);
+}
 
 /** An ISO-8601 time as stored (UTC with milliseconds), from any form Date understands. */
 function isoParam(v: string | undefined, name: string): string | undefined {
@@ -113,6 +123,25 @@ export function adminRouter(deps: AdminDeps): Router {
     const asked = (req.query as Record<string, unknown>).state ?? (req.body as { state?: unknown } | undefined)?.state ?? 'dead';
     if (asked !== 'dead' && asked !== 'skipped') throw new AdminError(400, 'state must be dead or skipped');
     return { replayed: await deps.store.egress.replay(t.name, undefined, asked) };
+  }));
+
+  // Reconciliation (egress/reconcile.ts): ?dryRun=true reports and changes nothing; ?group=<scimId> one group.
+  r.post('/reconcile/:target', wrap(async (req, res) => {
+    const t = visibleTarget(deps, res, String(req.params.target));
+    const q = req.query as Record<string, unknown>;
+    const body = (req.body ?? {}) as Record<string, unknown>;
+    const group = q.group ?? body.group;
+    if (group !== undefined && (typeof group !== 'string' || group === '')) throw new AdminError(400, 'group must be a SCIM group id');
+    const p = principal(res);
+    try {
+      return await reconcileTarget(deps.store, t, connectorFor(t), {
+        groupId: group as string | undefined, dryRun: boolParam(q.dryRun ?? body.dryRun, 'dryRun'), log: deps.log, metrics: deps.metrics,
+        actor: { subject: p.subject, jti: p.jti, mount: '/admin', operation: 'reconcile', requestId: res.locals.requestId as string | undefined },
+      });
+    } catch (e) {
+      if (e instanceof ReconcileRefused) throw new AdminError(e.status, e.message);
+      throw e;
+    }
   }));
 
   r.get('/deliveries', wrap(async (req, res) => {

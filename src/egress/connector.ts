@@ -4,6 +4,34 @@ import type { ClaimedBatch } from '../store/egress-types';
 import type { EventType } from '../store/events';
 import type { Store } from '../store/types';
 import type { CallResult, CallSpec } from './http';
+
+/** Calls to a target outside any delivery (reconciliation reads): base URL, auth and timeout applied, not recorded. */
+export interface ReadContext {
+  call(spec: CallSpec): Promise<CallResult>;
+}
+
+/** A group as the target holds it. */
+export interface RemoteGroup {
+  name?: string;
+  description?: string | null;
+}
+
+/** A group's name and description from a target's JSON answer (fields named as the target names them). */
+export function remoteGroupOf(body: unknown, nameField: string): RemoteGroup {
+  const o = (body && typeof body === 'object' ? body : {}) as Record<string, unknown>;
+  const text = (v: unknown) => (typeof v === 'string' ? v : undefined);
+  return { name: text(o[nameField]), description: text(o.description) ?? null };
+}
+
+/** How reconciliation reads a target, through its documented read APIs. */
+export interface GroupReader {
+  /** The group, or undefined when the target has no such group (404). */
+  readGroup(ctx: ReadContext, remoteId: string): Promise<RemoteGroup | undefined>;
+  /** The group's member ids (the target's user ids), a page at a time; absent when the API cannot list them. */
+  members?(ctx: ReadContext, remoteId: string, pageSize?: number): AsyncIterable<string[]>;
+  /** Whether the target keeps a group description (compared and repaired only then). */
+  describes: boolean;
+}
 import type { TargetConfig } from './targets';
 
 export interface DeliveryContext {
@@ -27,6 +55,8 @@ export interface Connector {
   /** Headers that authenticate every call. */
   authHeaders(): Record<string, string>;
   deliver(ctx: DeliveryContext): Promise<void>;
+  /** How reconciliation reads this target; none for targets that only receive events (webhooks). */
+  reader?: GroupReader;
 }
 
 const GROUP_EVENTS: readonly EventType[] = [

@@ -7,6 +7,11 @@ export interface EgressMetrics {
   deprovisioned(target: string, users: number): void;
 }
 
+/** What a reconciliation run reports (ops/metrics.ts: scimbridge_reconcile_*). */
+export interface ReconcileMetrics {
+  reconciled(target: string, outOfSync: number, repairs: number, at: number): void;
+}
+
 export const noMetrics: EgressMetrics = {
   attempt: () => undefined,
   delivered: () => undefined,

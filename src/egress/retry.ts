@@ -6,7 +6,7 @@ export const DEFAULT_SCHEDULE = [
 
 const UNIT: Record<string, number> = { ms: 1, s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000 };
 
-function parseDuration(text: string): number {
+export function parseDuration(text: string): number {
   const m = /^(\d+(?:\.\d+)?)(ms|s|m|h|d)$/.exec(text.trim());
   if (!m) throw new Error(`"${text}" is not a duration (e.g. 500ms, 10s, 5m, 2h, 1d)`);
   return Math.round(Number(m[1]) * UNIT[m[2]]);

@@ -4,7 +4,7 @@ import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 import { projectRoot } from '../paths';
-import type { EgressMetrics } from '../egress/metrics';
+import type { EgressMetrics, ReconcileMetrics } from '../egress/metrics';
 import type { TargetStats } from '../store/egress-types';
 import type { Store } from '../store/types';
 
@@ -34,6 +34,9 @@ export class GatewayMetrics {
   private readonly deprovisioned: Counter<'target'>;
   private readonly storeErrors: Counter<'kind'>;
   private readonly rateLimited: Counter<'mount'>;
+  private readonly reconcileDrift: Gauge<'target'>;
+  private readonly reconcileRepairs: Counter<'target'>;
+  private readonly reconcileLastRun: Gauge<'target'>;
   /** Targets whose backlog /metrics reports, and the store to ask; set by whoever owns both. */
   private backlog?: { store: Store; targets: string[] };
 
@@ -60,6 +63,17 @@ export class GatewayMetrics {
       labelNames: ['target'], registers,
     });
     this.dead = new Counter({ name: 'scimbridge_dead_letters_total', help: 'Change events that became dead letters, by target', labelNames: ['target'], registers });
+    this.reconcileDrift = new Gauge({
+      name: 'scimbridge_reconcile_drift', help: 'Linked groups found out of sync (or missing) at the target by the last reconciliation, by target',
+      labelNames: ['target'], registers,
+    });
+    this.reconcileRepairs = new Counter({
+      name: 'scimbridge_reconcile_repairs_total', help: 'Repair events reconciliation queued, by target', labelNames: ['target'], registers,
+    });
+    this.reconcileLastRun = new Gauge({
+      name: 'scimbridge_reconcile_last_run_timestamp_seconds', help: 'When reconciliation of a target last finished (Unix time)',
+      labelNames: ['target'], registers,
+    });
     this.storeErrors = new Counter({ name: 'scimbridge_store_errors_total', help: 'Requests that failed in the database (unavailable, internal)', labelNames: ['kind'], registers });
 
     // One read of the store per scrape feeds all three gauges (prom-client collects metrics concurrently).
@@ -82,6 +96,17 @@ export class GatewayMetrics {
     gauge('scimbridge_outbox_depth', 'Deliveries not yet settled (pending or in flight), by target', (s) => s.pending + s.inFlight);
     gauge('scimbridge_outbox_oldest_age_seconds', 'Age of the oldest unsettled delivery, by target (0 when none)', (s) => (s.oldestOpenMs ?? 0) / 1000);
     gauge('scimbridge_dead_letters', 'Dead letters waiting for replay, by target', (s) => s.dead);
+  }
+
+  /** The hooks reconciliation reports through. */
+  reconcile(): ReconcileMetrics {
+    return {
+      reconciled: (target, outOfSync, repairs, at) => {
+        this.reconcileDrift.set({ target }, outOfSync);
+        if (repairs) this.reconcileRepairs.inc({ target }, repairs);
+        this.reconcileLastRun.set({ target }, at / 1000);
+      },
+    };
   }
 
   private async readBacklog(): Promise<Map<string, TargetStats>> {

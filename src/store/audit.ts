@@ -4,7 +4,7 @@
 // the trail holds exactly the committed writes. Writes without an actor (the CLI, seeding scripts) are not audited.
 import type { ChangeEvent } from './events';
 
-export type AuditOperation = 'create' | 'replace' | 'patch' | 'delete';
+export type AuditOperation = 'create' | 'replace' | 'patch' | 'delete' | 'reconcile';
 
 export interface AuditActor {
   subject?: string;
@@ -34,6 +34,8 @@ export interface AuditSummary {
   /** Groups whose targets withdraw (deactivation) or restore (reactivation) the user's access; SCIM membership stays. */
   accessWithdrawn?: string[];
   accessRestored?: string[];
+  /** A reconciliation: the target its repairs were queued for. */
+  target?: string;
 }
 
 export interface AuditRecord {
@@ -70,6 +72,7 @@ export function auditSummary(target: AuditTarget, events: ChangeEvent[]): AuditS
   if (target.attributes?.length) summary.attributes = [...target.attributes].sort();
   const own = `group:${target.id}`;
   for (const e of events) {
+    if (e.target !== undefined) summary.target = e.target;
     const ids = (e.payload as { userIds?: string[] }).userIds ?? [];
     if (e.type === 'group.members_added' && e.aggregate === own) (summary.membersAdded ??= []).push(...ids);
     else if (e.type === 'group.members_removed' && e.aggregate === own) (summary.membersRemoved ??= []).push(...ids);

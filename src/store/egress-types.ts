@@ -119,6 +119,30 @@ export interface AttemptQuery {
   limit: number;
 }
 
+/**
+ * What reconciliation compares, a page at a time: SCIM members expected at the target (active ones only when the
+ * target withdraws deactivated users) against the remote ids a run has read (addSeen).
+ * - missing: expected members whose user link names no remote id the run saw (or who have no user link);
+ * - extra: remote ids the run saw that are linked to a SCIM user who is not an expected member;
+ * - unlinked: remote ids the run saw that no user link of the target's tenant names.
+ * `ids` are SCIM user ids (missing, extra) or remote ids (unlinked); `next` continues after the page.
+ */
+export interface ReconcileDiffQuery {
+  kind: 'missing' | 'extra' | 'unlinked';
+  target: string;
+  tenant: string;
+  groupId: string;
+  run: string;
+  activeOnly: boolean;
+  after?: string;
+  limit: number;
+}
+
+export interface ReconcileDiffPage {
+  ids: string[];
+  next?: string;
+}
+
 export interface SettleInfo {
   status?: number;
   error?: string;
@@ -162,4 +186,11 @@ export interface EgressStore {
   stats(target: string): Promise<TargetStats>;
   /** Open deliveries across all targets (metrics). */
   openCount(): Promise<number>;
+  /** Open (pending or in-flight) deliveries of one aggregate for one target. */
+  openCountOf(target: string, aggregate: string): Promise<number>;
+
+  /** Reconciliation: remote member ids a run has read (kept until dropSeen), and the differences they make. */
+  addSeen(run: string, remoteIds: readonly string[]): Promise<void>;
+  dropSeen(run: string): Promise<void>;
+  reconcileDiff(q: ReconcileDiffQuery): Promise<ReconcileDiffPage>;
 }

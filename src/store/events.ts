@@ -20,6 +20,8 @@ export interface ChangeEvent {
   /** 'group:<id>' or 'user:<id>': events of one aggregate are delivered in commit order. */
   aggregate: string;
   payload: Record<string, unknown>;
+  /** Addressed to this target only (a reconciliation repair); otherwise every target that takes the type. */
+  target?: string;
 }
 
 /** Member ids per event: large membership changes are split so no event row grows without bound. */

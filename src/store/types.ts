@@ -1,6 +1,7 @@
 // The one store interface, implemented for SQLite and PostgreSQL. All SQL lives behind it.
 import type { AuditActor, AuditQuery, AuditRecord } from './audit';
 import type { EgressStore } from './egress-types';
+import type { ChangeEvent } from './events';
 import type { Filter } from './filter';
 import type { GroupLinkRule } from './link-rules';
 
@@ -144,6 +145,12 @@ export interface Store {
 
   revokeToken(jti: string, until?: Date): Promise<void>;
   isRevoked(jti: string): Promise<boolean>;
+
+  /**
+   * Reconciliation repairs of one group for one target: the events (each with `target` set) are queued in the group's
+   * stream for that target only, with one audit record ('reconcile') by the actor, in one transaction.
+   */
+  queueRepairs(tenant: string, groupId: string, events: ChangeEvent[], actor: AuditActor): Promise<void>;
 
   /** Audit records, newest first. */
   listAudit(query: AuditQuery): Promise<AuditRecord[]>;

@@ -16,7 +16,18 @@ export type View = Emulator & {
   groupNamed(name: string): string | undefined;
   /** Whether the group is gone (deleted or, at Timeslot, soft-deleted). */
   deleted(group: string): boolean;
+  /** Drift behind the gateway's back, as an admin working in the product would make it (no API call, no log entry). */
+  drift: Drift;
 };
+
+interface Drift {
+  addMember(group: string, user: string): void;
+  removeMember(group: string, user: string): void;
+  rename(group: string, name: string): void;
+}
+
+/** How to change one product's state directly. */
+type Membership = (group: number) => { add(user: string): void; delete(user: string): void };
 
 interface GroupEmulator extends Emulator {
   readonly groups: Map<number, { id: number; name: string }>;
@@ -27,8 +38,14 @@ interface GroupEmulator extends Emulator {
 }
 
 /** A view over the emulator (its request log and faults as they are). */
-function view(em: GroupEmulator, deleted: (group: number) => boolean): View {
+function view(em: GroupEmulator, deleted: (group: number) => boolean, membership: Membership): View {
+  const drift: Drift = {
+    addMember: (g, u) => membership(Number(g)).add(u),
+    removeMember: (g, u) => membership(Number(g)).delete(u),
+    rename: (g, name) => { em.groups.get(Number(g))!.name = name; },
+  };
   return Object.assign(Object.create(em) as Emulator, {
+    drift,
     addUser: (email: string) => String(em.addUser(email)),
     addGroup: (name: string) => String(em.addGroup(name)),
     members: (g: string) => em.members(Number(g)).map(String),
@@ -63,7 +80,10 @@ export function groupProducts(CRED: string): Product[] {
       kind: 'selfcommunity', auth: ['authorization', `Bearer ${CRED}`], addStatus: 204,
       start: async () => {
         const em = await startSelfCommunityEmulator({ credential: CRED });
-        return view(em, (g) => em.group(g) === undefined);
+        return view(em, (g) => em.group(g) === undefined, (g) => {
+          const set = em.groups.get(g)!.members;
+          return { add: (u) => set.add(Number(u)), delete: (u) => set.delete(Number(u)) };
+        });
       },
       search: (email) => ({ method: 'GET', path: '/api/v2/account/search/', query: { email }, body: undefined }),
       add: (g, users) => ({ method: 'POST', path: `/api/v2/group/${g}/subscribe/`, query: {}, body: { users: users.map(num) } }),
@@ -76,7 +96,10 @@ export function groupProducts(CRED: string): Product[] {
       kind: 'timeslot', auth: ['authorization', `Token token=${CRED}`], addStatus: 201,
       start: async () => {
         const em = await startTimeslotEmulator({ credential: CRED });
-        return view(em, (g) => em.group(g)?.deletedAt != null); // Timeslot soft-deletes
+        return view(em, (g) => em.group(g)?.deletedAt != null, (g) => { // Timeslot soft-deletes
+          const m = em.groups.get(g)!.memberships;
+          return { add: (u) => m.set(Number(u), '111'), delete: (u) => m.delete(Number(u)) };
+        });
       },
       search: (email) => ({ method: 'GET', path: '/v1/search/user', query: { query: email, attr: 'email' }, body: undefined }),
       add: (g, users) => ({ method: 'POST', path: `/v1/groups/${g}/members`, query: {}, body: { invitees: users.map(num) } }),
@@ -89,7 +112,10 @@ export function groupProducts(CRED: string): Product[] {
       kind: 'konstantly', auth: ['x-api-key', CRED], addStatus: 200,
       start: async () => {
         const em = await startKonstantlyEmulator({ credential: CRED });
-        return view(em, (g) => em.group(g) === undefined);
+        return view(em, (g) => em.group(g) === undefined, (g) => {
+          const set = em.groups.get(g)!.members;
+          return { add: (u) => set.add(u), delete: (u) => set.delete(u) };
+        });
       },
       // The e-mail is one encoded path segment ("@" → %40).
       search: (email) => ({ method: 'GET', path: `/openapi/v1/users/byEmail/${encodeURIComponent(email)}`, query: {}, body: undefined }),

@@ -264,6 +264,53 @@ describe('together', () => {
   });
 });
 
+describe('reconciliation', () => {
+  test('repairs reach their target only, audited as reconcile; seen remote ids give the three differences, paged', async () => {
+    const tenant = `rec-${++n}`;
+    const users = [];
+    for (let i = 0; i < 5; i++) users.push(await store.createUser(tenant, input(`rec-${n}-${i}@example.com`)));
+    const [a, b, c, d, e] = users;
+    const g = (await store.createGroup(tenant, group('rec'), [a.id, b.id, c.id])).group;
+    await store.replaceUser(tenant, c.id, input(c.userName, { active: false }));
+    for (const [u, remote] of [[a, 'r-a'], [b, 'r-b'], [c, 'r-c'], [d, 'r-d']] as const) {
+      await store.egress.setLink({ target: 'rec-t', kind: 'user', scimId: u.id, tenant, remoteId: remote, source: 'lookup' });
+    }
+    expect(e).toBeDefined();
+    await store.egress.ingest('rec-t', tenant, ['group.members_added'], 1000);
+    await store.egress.ingest('rec-other', tenant, ['group.members_added'], 1000);
+    await store.queueRepairs(tenant, g.id, [{ type: 'group.members_added', aggregate: `group:${g.id}`, payload: { groupId: g.id, userIds: [a.id], reconcile: true }, target: 'rec-t' }],
+      { subject: 'tester', mount: 'cli', operation: 'reconcile' });
+    expect(await store.egress.ingest('rec-other', tenant, ['group.members_added'], 1000)).toBe(0);
+    expect(await store.egress.ingest('rec-t', tenant, ['group.members_added'], 1000)).toBe(1);
+    // The group's own members_added (taken in above) and the repair.
+    expect(await store.egress.openCountOf('rec-t', `group:${g.id}`)).toBe(2);
+    expect(await store.egress.openCountOf('rec-other', `group:${g.id}`)).toBe(1);
+    const [record] = await store.listAudit({ tenant, operation: 'reconcile', limit: 5 });
+    expect(record).toMatchObject({ subject: 'tester', resourceId: g.id, summary: { membersAdded: [a.id], target: 'rec-t' } });
+
+    // The target holds b, c (inactive here), d (not a member) and a stranger; a is missing there.
+    const run = `run-${n}`;
+    await store.egress.addSeen(run, ['r-b', 'r-c']);
+    await store.egress.addSeen(run, ['r-d', 'r-x', 'r-b']);
+    const all = async (kind: 'missing' | 'extra' | 'unlinked', activeOnly: boolean) => {
+      const out: string[] = [];
+      let after: string | undefined;
+      do {
+        const page = await store.egress.reconcileDiff({ kind, target: 'rec-t', tenant, groupId: g.id, run, activeOnly, after, limit: 1 });
+        out.push(...page.ids);
+        after = page.next;
+      } while (after !== undefined);
+      return out;
+    };
+    expect(await all('missing', true)).toEqual([a.id]);
+    expect(sorted(await all('extra', true))).toEqual(sorted([c.id, d.id]));
+    expect(await all('extra', false)).toEqual([d.id]);
+    expect(await all('unlinked', true)).toEqual(['r-x']);
+    await store.egress.dropSeen(run);
+    expect(await all('missing', true)).toEqual([a.id, b.id]);
+  });
+});
+
 describe('the rest of the interface', () => {
   test('ping, pending migrations, commit listeners, token revocation, group read and delete, lease extension, attempts, audit pruning', async () => {
     await store.ping();

@@ -10,9 +10,12 @@
 //   remove  DELETE /groups/{groupId}/users/{userId} → {}; 404 "group or user not  /api-reference/groups/remove-user-from-group
 //           found" (the user is not in the group: the state we want, so done)
 //   lookup  GET    /users/byEmail/{userEmail} → User; 404 none                    /api-reference/users/get-user
+//   read    GET    /groups/{groupId} → Group {name, description, usersCount, …}; 404  /api-reference/groups/get-group
+//           The API documents no way to list a group's members (only usersCount): reconciliation compares the name
+//           and description, and its repair re-sends the whole member list through the add endpoint.
 // Other 4xx answers are dead letters carrying the answer body ({status, message, errors} for 400).
-import type { Connector } from '../connector';
-import { groupTargetEvents } from '../connector';
+import type { Connector, GroupReader } from '../connector';
+import { groupTargetEvents, remoteGroupOf } from '../connector';
 import { permanent } from '../errors';
 import { deliverGroupBatch, type GroupApi } from '../group-sync';
 import type { TargetConfig } from '../targets';
@@ -101,9 +104,18 @@ export function konstantlyConnector(target: TargetConfig): Connector {
     },
   };
 
+  const reader: GroupReader = {
+    describes: true,
+    async readGroup(ctx, remoteId) {
+      const res = await ctx.call({ method: 'GET', path: groupPath(remoteId), returnStatuses: [404] });
+      return res.status === 404 ? undefined : remoteGroupOf(res.json(), 'name');
+    },
+  };
+
   return {
     types: groupTargetEvents(target),
     authHeaders: () => ({ 'x-api-key': target.credential }),
     deliver: (ctx) => deliverGroupBatch(ctx, api),
+    reader,
   };
 }

@@ -8,8 +8,11 @@
 //   remove  DELETE /api/v2/group/{id}/subscribe/?user=<int> → 204, one per call      group/unsubscribe_from_group
 //           (the doc table says "In: path"; the SDK's RemoveUserFromGroup sends the query parameter)
 //   lookup  GET    /api/v2/account/search/?email=<email> → 200 User, 404 none        account/search_an_account
-import type { Connector } from '../connector';
-import { groupTargetEvents } from '../connector';
+//   read    GET    /api/v2/group/{id}/ → 200 Group; 404                                group/get_group_info
+//   members GET    /api/v2/group/{id}/subscribe/?limit=&offset= → {count,next,previous,results:[{id,…}]}
+//                                                                                     group/get_group_subscribed_users
+import type { Connector, GroupReader } from '../connector';
+import { groupTargetEvents, remoteGroupOf } from '../connector';
 import { permanent } from '../errors';
 import { deliverGroupBatch, type GroupApi } from '../group-sync';
 import type { GroupAttributes } from '../plan';
@@ -64,9 +67,29 @@ export function selfcommunityConnector(target: TargetConfig): Connector {
     },
   };
 
+  const reader: GroupReader = {
+    describes: true,
+    async readGroup(ctx, remoteId) {
+      const res = await ctx.call({ method: 'GET', path: groupPath(remoteId), returnStatuses: [404] });
+      return res.status === 404 ? undefined : remoteGroupOf(res.json(), 'name');
+    },
+    // Limit/offset pages (DRF): each page's ids, until `next` is null.
+    async *members(ctx, remoteId, pageSize = 100) {
+      for (let offset = 0; ;) {
+        const res = await ctx.call({ method: 'GET', path: `${groupPath(remoteId)}subscribe/?limit=${pageSize}&offset=${offset}` });
+        const body = res.json<{ results?: { id?: unknown }[]; next?: unknown }>();
+        const results = Array.isArray(body?.results) ? body!.results : [];
+        yield results.map((u) => u?.id).filter((id) => Number.isInteger(id)).map(String);
+        offset += results.length;
+        if (!body?.next || !results.length) return;
+      }
+    },
+  };
+
   return {
     types: groupTargetEvents(target),
     authHeaders: () => ({ authorization: `Bearer ${target.credential}` }),
     deliver: (ctx) => deliverGroupBatch(ctx, api),
+    reader,
   };
 }

@@ -11,8 +11,11 @@
 //           the user has no membership (the state we want: done)
 //   lookup  GET    /v1/search/user?query=<email>&attr=email → 200 [User]; 404 "if query is invalid"
 //                                                                    search/search_by_custom_attribute.markdown
-import type { Connector } from '../connector';
-import { groupTargetEvents } from '../connector';
+//   read    GET    /v1/groups/:id → 200 Group; 404                  groups/get_group_data.markdown
+//   members GET    /v1/groups/:id/members → {groupId,size,members:[{userId,…}]} (active members, one answer)
+//                                                                    groups/get_group_members.markdown
+import type { Connector, GroupReader } from '../connector';
+import { groupTargetEvents, remoteGroupOf } from '../connector';
 import { permanent } from '../errors';
 import { deliverGroupBatch, type GroupApi } from '../group-sync';
 import type { TargetConfig } from '../targets';
@@ -70,9 +73,24 @@ export function timeslotConnector(target: TargetConfig): Connector {
     },
   };
 
+  const reader: GroupReader = {
+    // The v1 groups these docs describe have no description.
+    describes: false,
+    async readGroup(ctx, remoteId) {
+      const res = await ctx.call({ method: 'GET', path: groupPath(remoteId), returnStatuses: [404] });
+      return res.status === 404 ? undefined : remoteGroupOf(res.json(), 'name');
+    },
+    async *members(ctx, remoteId) {
+      const res = await ctx.call({ method: 'GET', path: `${groupPath(remoteId)}/members` });
+      const members = res.json<{ members?: { userId?: unknown }[] }>()?.members;
+      yield (Array.isArray(members) ? members : []).map((m) => m?.userId).filter((id) => typeof id === 'number' || typeof id === 'string').map(String);
+    },
+  };
+
   return {
     types: groupTargetEvents(target),
     authHeaders: () => ({ authorization: `Token token=${target.credential}` }),
     deliver: (ctx) => deliverGroupBatch(ctx, api),
+    reader,
   };
 }

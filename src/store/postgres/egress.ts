@@ -30,7 +30,7 @@
 import type { Pool, PoolClient } from 'pg';
 import type {
   AttemptRecord, AttemptRow, ClaimedBatch, DeliveryQuery, DeliveryRow, DeliveryState, EgressStore, LinkKind,
-  LinkRow, OutboxQuery, OutboxRow, ReplayableState, SettleInfo, TargetStats, AttemptQuery,
+  LinkRow, OutboxQuery, OutboxRow, ReconcileDiffPage, ReconcileDiffQuery, ReplayableState, SettleInfo, TargetStats, AttemptQuery,
 } from '../egress-types';
 import { clip, toAttempt, toDelivery, toLink, type ARow, type DRow, type LRow } from '../egress-rows';
 import { attemptConditions, deliveryConditions, outboxConditions, where } from '../where';
@@ -54,10 +54,10 @@ export class PostgresEgressStore implements EgressStore {
         'SELECT last_seq, snap::text AS snap, win_snap::text AS win_snap, win_seq FROM target_cursors WHERE target = $1', [target],
       )).rows[0];
       // One statement, so the snapshot it reports is the one its scan used (READ COMMITTED: one per statement).
-      const r = await c.query<{ upper: string; seq: number | null; aggregate: string | null; type: EventType | null }>(
+      const r = await c.query<{ upper: string; seq: number | null; aggregate: string | null; type: EventType | null; target: string | null }>(
         `WITH w AS (SELECT COALESCE($2::pg_snapshot, pg_current_snapshot()) AS upper, $3::pg_snapshot AS lower)
-         SELECT w.upper::text AS upper, o.seq, o.aggregate, o.type FROM w LEFT JOIN LATERAL (
-           SELECT o.seq, o.aggregate, o.type FROM outbox o
+         SELECT w.upper::text AS upper, o.seq, o.aggregate, o.type, o.target FROM w LEFT JOIN LATERAL (
+           SELECT o.seq, o.aggregate, o.type, o.target FROM outbox o
            WHERE o.tenant = $1
              AND pg_visible_in_snapshot(o.txid, w.upper)
              AND (w.lower IS NULL OR (o.txid >= pg_snapshot_xmin(w.lower) AND NOT pg_visible_in_snapshot(o.txid, w.lower)))
@@ -67,8 +67,9 @@ export class PostgresEgressStore implements EgressStore {
         [tenant, cur?.win_snap ?? null, cur?.snap ?? null, cur?.win_snap ? (cur.win_seq ?? 0) : 0, limit],
       );
       const upper = r.rows[0].upper;
-      const rows = r.rows.filter((x) => x.seq !== null) as { seq: number; aggregate: string; type: EventType }[];
-      const take = rows.filter((x) => wanted.has(x.type));
+      const rows = r.rows.filter((x) => x.seq !== null) as { seq: number; aggregate: string; type: EventType; target: string | null }[];
+      // An event addressed to one target (a reconciliation repair) is that target's alone.
+      const take = rows.filter((x) => wanted.has(x.type) && (x.target === null || x.target === target));
       const now = Date.now();
       const stamp = new Date(now).toISOString();
       let n = 0;
@@ -311,4 +312,51 @@ export class PostgresEgressStore implements EgressStore {
     const r = await this.read((p) => p.query<{ n: number }>(`SELECT count(*) AS n FROM deliveries WHERE state IN ('pending', 'in_flight')`));
     return r.rows[0].n;
   }
+  async openCountOf(target: string, aggregate: string): Promise<number> {
+    const r = await this.read((p) => p.query<{ n: number }>(
+      `SELECT count(*)::int AS n FROM deliveries WHERE target = $1 AND aggregate = $2 AND state IN ('pending', 'in_flight')`, [target, aggregate]));
+    return r.rows[0].n;
+  }
+
+  async addSeen(run: string, remoteIds: readonly string[]): Promise<void> {
+    if (!remoteIds.length) return;
+    await this.read((p) => p.query(
+      'INSERT INTO reconcile_seen (run, remote_id) SELECT $1, x FROM unnest($2::text[]) AS x ON CONFLICT DO NOTHING', [run, remoteIds]));
+  }
+
+  async dropSeen(run: string): Promise<void> {
+    await this.read((p) => p.query('DELETE FROM reconcile_seen WHERE run = $1', [run]));
+  }
+
+  async reconcileDiff(q: ReconcileDiffQuery): Promise<ReconcileDiffPage> {
+    const active = q.activeOnly ? 'AND u.active' : '';
+    let sql: string;
+    let params: unknown[];
+    if (q.kind === 'missing') {
+      // Members in rid order (the membership's primary key), the cursor a rid.
+      sql = `SELECT m.member_id AS id, m.member_rid::text AS cursor FROM group_members m JOIN users u ON u.rid = m.member_rid
+        WHERE m.tenant = $1 AND m.group_id = $2 AND m.member_rid > $3 ${active}
+          AND NOT EXISTS (SELECT 1 FROM links l JOIN reconcile_seen s ON s.run = $5 AND s.remote_id = l.remote_id
+                          WHERE l.target = $4 AND l.kind = 'user' AND l.scim_id = m.member_id)
+        ORDER BY m.member_rid LIMIT $6`;
+      params = [q.tenant, q.groupId, Number(q.after ?? 0), q.target, q.run, q.limit];
+    } else if (q.kind === 'extra') {
+      sql = `SELECT l.scim_id AS id, s.remote_id AS cursor FROM reconcile_seen s
+        JOIN links l ON l.target = $1 AND l.kind = 'user' AND l.tenant = $2 AND l.remote_id = s.remote_id
+        WHERE s.run = $3 AND s.remote_id > $4
+          AND NOT EXISTS (SELECT 1 FROM users u JOIN group_members m ON m.member_rid = u.rid
+                          WHERE u.tenant = $2 AND u.id = l.scim_id ${active} AND m.tenant = $2 AND m.group_id = $5)
+        ORDER BY s.remote_id LIMIT $6`;
+      params = [q.target, q.tenant, q.run, q.after ?? '', q.groupId, q.limit];
+    } else {
+      sql = `SELECT s.remote_id AS id, s.remote_id AS cursor FROM reconcile_seen s
+        WHERE s.run = $1 AND s.remote_id > $2
+          AND NOT EXISTS (SELECT 1 FROM links l WHERE l.target = $3 AND l.kind = 'user' AND l.tenant = $4 AND l.remote_id = s.remote_id)
+        ORDER BY s.remote_id LIMIT $5`;
+      params = [q.run, q.after ?? '', q.target, q.tenant, q.limit];
+    }
+    const rows = (await this.read((p) => p.query<{ id: string; cursor: string }>(sql, params))).rows;
+    return { ids: rows.map((r) => r.id), next: rows.length === q.limit ? rows[rows.length - 1].cursor : undefined };
+  }
+
 }

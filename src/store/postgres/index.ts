@@ -221,7 +221,8 @@ export class PostgresStore implements Store {
     const actor = t.actor;
     if (!events.length && !actor && !touchGroup) return undefined;
     if (events.length) t.eventsWritten = true;
-    const params: unknown[] = [tenant, events.map((e) => e.aggregate), events.map((e) => e.type), events.map((e) => JSON.stringify(e.payload)), stamp];
+    const params: unknown[] = [tenant, events.map((e) => e.aggregate), events.map((e) => e.type), events.map((e) => JSON.stringify(e.payload)), stamp,
+      events.map((e) => e.target ?? null)];
     const ctes: string[] = [];
     if (touchGroup) {
       params.push(touchGroup);
@@ -229,9 +230,9 @@ export class PostgresStore implements Store {
     }
     const from = touchGroup ? 'g, ' : '';
     // WITH ORDINALITY keeps the events' order in their seqs.
-    ctes.push(`ev AS (INSERT INTO outbox (tenant, aggregate, type, payload, created)
-       SELECT $1, e.aggregate, e.type, e.payload::jsonb, $5
-       FROM ${from}unnest($2::text[], $3::text[], $4::text[]) WITH ORDINALITY AS e(aggregate, type, payload, n) ORDER BY e.n)`);
+    ctes.push(`ev AS (INSERT INTO outbox (tenant, aggregate, type, payload, created, target)
+       SELECT $1, e.aggregate, e.type, e.payload::jsonb, $5, e.target
+       FROM ${from}unnest($2::text[], $3::text[], $4::text[], $6::text[]) WITH ORDINALITY AS e(aggregate, type, payload, target, n) ORDER BY e.n)`);
     if (actor) {
       const first = params.length + 1;
       params.push(actor.subject ?? null, actor.jti ?? null, actor.mount, actor.operation, target.type, target.id,
@@ -245,6 +246,12 @@ export class PostgresStore implements Store {
       values: params,
     });
     return touchGroup ? r.rows[0] : undefined;
+  }
+
+  async queueRepairs(tenant: string, groupId: string, events: ChangeEvent[], actor: AuditActor): Promise<void> {
+    const stamp = now();
+    const attributes = [...new Set(events.flatMap((e) => (e.payload.changed as string[] | undefined) ?? []))];
+    await this.tx((t) => this.emit(t, tenant, events, stamp, { type: 'Group', id: groupId, attributes }), actor);
   }
 
   async listAudit(q: AuditQuery): Promise<AuditRecord[]> {

@@ -2,7 +2,7 @@
 import type Database from 'better-sqlite3';
 import type {
   AttemptRecord, AttemptRow, ClaimedBatch, DeliveryQuery, DeliveryRow, DeliveryState, EgressStore, LinkKind,
-  LinkRow, OutboxQuery, OutboxRow, ReplayableState, SettleInfo, TargetStats, AttemptQuery,
+  LinkRow, OutboxQuery, OutboxRow, ReconcileDiffPage, ReconcileDiffQuery, ReplayableState, SettleInfo, TargetStats, AttemptQuery,
 } from '../egress-types';
 import { clip, toAttempt, toDelivery, toLink, type ARow, type DRow, type LRow } from '../egress-rows';
 import { attemptConditions, deliveryConditions, outboxConditions, where } from '../where';
@@ -18,8 +18,8 @@ export class SqliteEgressStore implements EgressStore {
       maxSeq: db.prepare<[], { m: number | null }>('SELECT MAX(seq) AS m FROM outbox'),
       setCursor: db.prepare<[string, number]>(
         'INSERT INTO target_cursors (target, last_seq) VALUES (?, ?) ON CONFLICT (target) DO UPDATE SET last_seq = excluded.last_seq'),
-      newEvents: db.prepare<[string, number, number], { seq: number; aggregate: string; type: EventType }>(
-        'SELECT seq, aggregate, type FROM outbox WHERE tenant = ? AND seq > ? ORDER BY seq LIMIT ?'),
+      newEvents: db.prepare<[string, number, number], { seq: number; aggregate: string; type: EventType; target: string | null }>(
+        'SELECT seq, aggregate, type, target FROM outbox WHERE tenant = ? AND seq > ? ORDER BY seq LIMIT ?'),
       insertDelivery: db.prepare(`INSERT OR IGNORE INTO deliveries (target, seq, tenant, aggregate, type, state, attempts,
         next_at, created, updated) VALUES (?, ?, ?, ?, ?, 'pending', 0, ?, ?, ?)`),
       // Heads: the oldest open delivery of each aggregate. Scanning pending rows in seq order and stopping at the
@@ -87,7 +87,8 @@ export class SqliteEgressStore implements EgressStore {
       const stamp = new Date(now).toISOString();
       let n = 0;
       for (const r of rows) {
-        if (!wanted.has(r.type)) continue;
+        // An event addressed to one target (a reconciliation repair) is that target's alone.
+        if (!wanted.has(r.type) || (r.target !== null && r.target !== target)) continue;
         n += this.s.insertDelivery.run(target, r.seq, tenant, r.aggregate, r.type, now, stamp, stamp).changes;
       }
       // The cursor passes other tenants' events too; when nothing of ours is left, jump to the outbox end.
@@ -229,5 +230,51 @@ export class SqliteEgressStore implements EgressStore {
 
   async openCount(): Promise<number> {
     return this.s.openCount.get()!.n;
+  }
+
+  async openCountOf(target: string, aggregate: string): Promise<number> {
+    return this.db.prepare<[string, string], { n: number }>(
+      `SELECT count(*) AS n FROM deliveries WHERE target = ? AND aggregate = ? AND state IN ('pending', 'in_flight')`).get(target, aggregate)!.n;
+  }
+
+  async addSeen(run: string, remoteIds: readonly string[]): Promise<void> {
+    if (!remoteIds.length) return;
+    await this.write(() => {
+      this.db.prepare('INSERT OR IGNORE INTO reconcile_seen (run, remote_id) SELECT ?, value FROM json_each(?)').run(run, JSON.stringify(remoteIds));
+    });
+  }
+
+  async dropSeen(run: string): Promise<void> {
+    await this.write(() => { this.db.prepare('DELETE FROM reconcile_seen WHERE run = ?').run(run); });
+  }
+
+  async reconcileDiff(q: ReconcileDiffQuery): Promise<ReconcileDiffPage> {
+    const active = q.activeOnly ? 'AND u.active = 1' : '';
+    let rows: { id: string; cursor: string | number }[];
+    if (q.kind === 'missing') {
+      // Members in rid order (the group's primary key), the cursor a rid.
+      rows = this.db.prepare<unknown[], { id: string; cursor: number }>(
+        `SELECT u.id, m.user_rid AS cursor FROM group_members m CROSS JOIN users u
+         WHERE m.group_rid = (SELECT rid FROM groups WHERE tenant = ? AND id = ?) AND m.user_rid > ? AND u.rid = m.user_rid ${active}
+           AND NOT EXISTS (SELECT 1 FROM links l CROSS JOIN reconcile_seen s
+                           WHERE l.target = ? AND l.kind = 'user' AND l.scim_id = u.id AND s.run = ? AND s.remote_id = l.remote_id)
+         ORDER BY m.user_rid LIMIT ?`).all(q.tenant, q.groupId, Number(q.after ?? 0), q.target, q.run, q.limit);
+    } else if (q.kind === 'extra') {
+      rows = this.db.prepare<unknown[], { id: string; cursor: string }>(
+        `SELECT l.scim_id AS id, s.remote_id AS cursor FROM reconcile_seen s
+         CROSS JOIN links l ON l.target = ? AND l.kind = 'user' AND l.tenant = ? AND l.remote_id = s.remote_id
+         WHERE s.run = ? AND s.remote_id > ?
+           AND NOT EXISTS (SELECT 1 FROM users u CROSS JOIN group_members m
+                           WHERE u.tenant = ? AND u.id = l.scim_id ${active} AND m.user_rid = u.rid
+                             AND m.group_rid = (SELECT rid FROM groups WHERE tenant = ? AND id = ?))
+         ORDER BY s.remote_id LIMIT ?`).all(q.target, q.tenant, q.run, q.after ?? '', q.tenant, q.tenant, q.groupId, q.limit);
+    } else {
+      rows = this.db.prepare<unknown[], { id: string; cursor: string }>(
+        `SELECT s.remote_id AS id, s.remote_id AS cursor FROM reconcile_seen s
+         WHERE s.run = ? AND s.remote_id > ?
+           AND NOT EXISTS (SELECT 1 FROM links l WHERE l.target = ? AND l.kind = 'user' AND l.tenant = ? AND l.remote_id = s.remote_id)
+         ORDER BY s.remote_id LIMIT ?`).all(q.run, q.after ?? '', q.target, q.tenant, q.limit);
+    }
+    return { ids: rows.map((r) => r.id), next: rows.length === q.limit ? String(rows[rows.length - 1].cursor) : undefined };
   }
 }

@@ -229,8 +229,8 @@ export class SqliteStore implements Store {
       insertRuleLink: db.prepare<[string, string, string, string, string]>(
         `INSERT OR IGNORE INTO links (target, kind, scim_id, tenant, remote_id, source, created)
          VALUES (?, 'group', ?, ?, ?, 'config', ?)`),
-      insertEvent: db.prepare<[string, string, string, string, string]>(
-        'INSERT INTO outbox (tenant, aggregate, type, payload, created) VALUES (?, ?, ?, ?, ?)'),
+      insertEvent: db.prepare<[string, string, string, string, string, string | null]>(
+        'INSERT INTO outbox (tenant, aggregate, type, payload, created, target) VALUES (?, ?, ?, ?, ?, ?)'),
       insertAudit: db.prepare(`INSERT INTO audit_log (at, tenant, subject, jti, mount, operation, resource_type, resource_id,
         request_id, summary) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`),
       pruneAudit: db.prepare<[string]>('DELETE FROM audit_log WHERE seq IN (SELECT seq FROM audit_log WHERE at < ? ORDER BY seq LIMIT 5000)'),
@@ -293,12 +293,18 @@ export class SqliteStore implements Store {
   /** The write's change events, and its audit record when it comes from a SCIM request. */
   private emit(tenant: string, events: ChangeEvent[], stamp: string, target: AuditTarget): void {
     if (events.length) this.eventsWritten = true;
-    for (const e of events) this.s.insertEvent.run(tenant, e.aggregate, e.type, JSON.stringify(e.payload), stamp);
+    for (const e of events) this.s.insertEvent.run(tenant, e.aggregate, e.type, JSON.stringify(e.payload), stamp, e.target ?? null);
     const a = this.actor;
     if (a) {
       this.s.insertAudit.run(stamp, tenant, a.subject ?? null, a.jti ?? null, a.mount, a.operation, target.type, target.id,
         a.requestId ?? null, JSON.stringify(auditSummary(target, events)));
     }
+  }
+
+  async queueRepairs(tenant: string, groupId: string, events: ChangeEvent[], actor: AuditActor): Promise<void> {
+    const stamp = now();
+    const attributes = [...new Set(events.flatMap((e) => (e.payload.changed as string[] | undefined) ?? []))];
+    await this.write(() => this.emit(tenant, events, stamp, { type: 'Group', id: groupId, attributes }), actor);
   }
 
   async listAudit(q: AuditQuery): Promise<AuditRecord[]> {
