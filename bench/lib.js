@@ -117,6 +117,25 @@ async function cannon(url, token, bodies, connections = CONNECTIONS) {
   return { rps: result.requests.average, non2xx: result.non2xx, errors: result.errors, p99: result.latency.p99 };
 }
 
+/**
+ * Member PATCHes spread over several groups: request i goes to group floor(i/2) mod n (each add and the remove of
+ * the same user go to one group), for `connections` connections.
+ */
+async function cannonSpread(base, token, groups, bodies, connections) {
+  let i = 0;
+  const result = await autocannon({
+    url: base, connections, duration: CANNON_SECONDS, method: 'PATCH',
+    headers: { authorization: `Bearer ${token}`, 'content-type': 'application/scim+json' },
+    requests: [{
+      setupRequest: (req) => {
+        const n = i++;
+        return { ...req, path: `${new URL(base).pathname}/Groups/${groups[Math.floor(n / 2) % groups.length]}`, body: bodies[n % bodies.length] };
+      },
+    }],
+  });
+  return { rps: result.requests.average, non2xx: result.non2xx, errors: result.errors, p99: result.latency.p99 };
+}
+
 function memberBodies(users) {
   const bodies = [];
   for (const u of users) {
@@ -143,6 +162,6 @@ function runAlone(mod, main) {
 
 module.exports = {
   DIST, QUICK, LAT_ITER, CANNON_SECONDS, CONNECTIONS, SECRET, PATCH,
-  freePort, waitHealthy, startGateway, startEcho, peakRssKb, rssKb, stats, timed, call, addRemoveLatency, cannon, memberBodies, fmt,
+  freePort, waitHealthy, startGateway, startEcho, peakRssKb, rssKb, stats, timed, call, addRemoveLatency, cannon, cannonSpread, memberBodies, fmt,
   runAlone,
 };

@@ -2,7 +2,9 @@
 // PostgreSQL benchmark: the membership measures of `npm run bench` on PostgreSQL, with one gateway replica and with
 // two replicas on one database. (1) add+remove one member, group of 10 vs group of BIG members (ratio of medians
 // and of p99s); (2) member-PATCH throughput with autocannon against the bare Express echo measured in the same run
-// (ratio). With two replicas the latency loop alternates replicas and autocannon splits its connections over both.
+// (ratio), and the same at 64 connections spread over 50 groups; (3) with one replica, GET of the BIG group (ms,
+// body MB, the replica's RSS before → peak). With two replicas the latency loop alternates replicas and autocannon
+// splits its connections over both.
 // Needs a PostgreSQL server (BENCH_PG_URL, default postgres://postgres@127.0.0.1:5432/postgres); skipped without one.
 'use strict';
 const { randomBytes } = require('node:crypto');
@@ -10,8 +12,11 @@ const path = require('node:path');
 const pg = require('pg');
 const {
   DIST, QUICK, CONNECTIONS, SECRET,
-  startGateway, startEcho, addRemoveLatency, cannon, memberBodies, fmt,
+  startGateway, startEcho, addRemoveLatency, cannon, cannonSpread, memberBodies, fmt, timed, call, rssKb, peakRssKb,
 } = require('./lib');
+
+const SPREAD_GROUPS = 50;
+const SPREAD_CONNECTIONS = 64;
 
 const ADMIN_URL = process.env.BENCH_PG_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres';
 const BIG = QUICK ? 10_000 : 100_000;
@@ -64,7 +69,9 @@ async function seed(url) {
         SELECT 'bench', $1, u.id, u.rid, $3 FROM unnest($2::text[]) AS m(id) JOIN users u ON u.tenant = 'bench' AND u.id = m.id`, [g, members, stamp]);
       return g;
     };
-    const data = { ids, small: await group('Small', ids.slice(0, SMALL)), big: await group('Big', ids.slice(0, BIG)), hot: await group('Hot', []) };
+    const spread = [];
+    for (let i = 0; i < SPREAD_GROUPS; i++) spread.push(await group(`Spread ${i}`, []));
+    const data = { ids, small: await group('Small', ids.slice(0, SMALL)), big: await group('Big', ids.slice(0, BIG)), hot: await group('Hot', []), spread };
     await c.query('DELETE FROM outbox');
     await c.query('VACUUM ANALYZE');
     return data;
@@ -83,8 +90,30 @@ async function measure(replicas, data, echoRps, token) {
   const per = Math.max(1, Math.floor(CONNECTIONS / replicas.length));
   const runs = await Promise.all(bases.map((b) => cannon(`${b}/Groups/${data.hot}`, token, bodies, per)));
   const rps = runs.reduce((n, r) => n + r.rps, 0);
+  const perSpread = Math.max(1, Math.floor(SPREAD_CONNECTIONS / replicas.length));
+  const spreadRuns = await Promise.all(bases.map((b) => cannonSpread(b, token, data.spread, bodies, perSpread)));
+  let getBig;
+  if (replicas.length === 1) {
+    const pid = replicas[0].child.pid;
+    const before = rssKb(pid);
+    await call('GET', `${bases[0]}/Groups/${data.big}`, token); // warm
+    const times = [];
+    let bytes = 0;
+    for (let i = 0; i < 3; i++) {
+      const r = await timed(() => call('GET', `${bases[0]}/Groups/${data.big}`, token));
+      times.push(r.ms);
+      bytes = r.r.length;
+    }
+    getBig = { ms: times.sort((a, b) => a - b)[1], bytes, rssBeforeMb: before / 1024, peakRssMb: peakRssKb(pid) / 1024 };
+  }
   return {
     replicas: replicas.length,
+    getBig,
+    spread: {
+      rps: spreadRuns.reduce((n, r) => n + r.rps, 0), ratio: spreadRuns.reduce((n, r) => n + r.rps, 0) / echoRps,
+      p99: Math.max(...spreadRuns.map((r) => r.p99)), non2xx: spreadRuns.reduce((n, r) => n + r.non2xx, 0),
+      errors: spreadRuns.reduce((n, r) => n + r.errors, 0),
+    },
     memberLatency: { small, big, ratioMedian: big.median / small.median, ratioP99: big.p99 / small.p99 },
     throughput: {
       rps, echoRps, ratio: rps / echoRps, p99: Math.max(...runs.map((r) => r.p99)),
@@ -106,6 +135,10 @@ function markdown(results) {
     `|   ratio to echo | ${fmt(one.throughput.ratio)} | ${fmt(two.throughput.ratio)} | ≥ 0.5 |`,
     `|   autocannon p99 ms | ${fmt(one.throughput.p99, 0)} | ${fmt(two.throughput.p99, 0)} |  |`,
     `|   non-2xx / errors | ${one.throughput.non2xx} / ${one.throughput.errors} | ${two.throughput.non2xx} / ${two.throughput.errors} | 0 / 0 |`,
+    `| member-PATCH req/s, ${SPREAD_CONNECTIONS} conns over ${SPREAD_GROUPS} groups (ratio to echo) | ${fmt(one.spread.rps, 0)} (${fmt(one.spread.ratio)}) | ${fmt(two.spread.rps, 0)} (${fmt(two.spread.ratio)}) |  |`,
+    `|   autocannon p99 ms; non-2xx / errors | ${fmt(one.spread.p99, 0)}; ${one.spread.non2xx} / ${one.spread.errors} | ${fmt(two.spread.p99, 0)}; ${two.spread.non2xx} / ${two.spread.errors} | 0 / 0 |`,
+    `| GET group of ${BIG} members, ms (body MB) | ${fmt(one.getBig.ms, 1)} (${fmt(one.getBig.bytes / 1e6, 1)}) | | ≤ 300 |`,
+    `|   replica RSS before → peak, MB | ${fmt(one.getBig.rssBeforeMb, 0)} → ${fmt(one.getBig.peakRssMb, 0)} | | flat |`,
   ];
   return `${rows.join('\n')}\n`;
 }

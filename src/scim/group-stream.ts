@@ -30,27 +30,23 @@ export async function streamGroup(req: Request, res: Response, next: NextFunctio
       res.status(304).end();
       return;
     }
-    let page = await ctx.store.pageMembers(ctx.tenant, id, { limit: PAGE });
+    // Members come from the database as JSON text, a page at a time (no object per member on either side).
+    const ref = `${base}/Users/`;
+    let page = await ctx.store.pageMemberJson(ctx.tenant, id, ref, { limit: PAGE });
     res.status(200).type('application/scim+json');
     const headJson = JSON.stringify(head);
-    if (page.members.length === 0) {
+    if (page.count === 0) {
       res.end(headJson);
       return;
     }
-    const users = `${base}/Users/`;
-    const member = (m: { value: string; display?: string }) =>
-      JSON.stringify({ value: m.value, $ref: users + m.value, type: 'User', ...(m.display !== undefined ? { display: m.display } : {}) });
-    let chunk = `${headJson.slice(0, -1)},"members":[`;
-    let first = true;
+    let chunk = `${headJson.slice(0, -1)},"members":[${page.json}`;
     for (;;) {
-      for (const m of page.members) {
-        chunk += (first ? '' : ',') + member(m);
-        first = false;
-      }
+      // The next page is asked for before this one is written: PostgreSQL builds it while Node sends this one.
+      const next = page.next === undefined ? undefined : ctx.store.pageMemberJson(ctx.tenant, id, ref, { after: page.next, limit: PAGE });
       if (!res.write(chunk)) await once(res, 'drain');
-      chunk = '';
-      if (page.next === undefined) break;
-      page = await ctx.store.pageMembers(ctx.tenant, id, { after: page.next, limit: PAGE });
+      if (!next) break;
+      page = await next;
+      chunk = page.count ? `,${page.json}` : '';
     }
     res.end(']}');
   } catch (e) {

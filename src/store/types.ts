@@ -43,6 +43,14 @@ export interface MemberPage {
   next?: string;
 }
 
+export interface MemberJsonPage {
+  /** The members' JSON objects, comma-separated ('' for none). */
+  json: string;
+  count: number;
+  /** Absent on the last page. */
+  next?: string;
+}
+
 /** What the SCIM layer wants written for a user; indexes are derived by the store. */
 export interface UserInput {
   userName: string;
@@ -139,6 +147,11 @@ export interface Store {
   listMembers(tenant: string, groupId: string): Promise<MemberRecord[]>;
   /** Members in a stable order, a page at a time (after = the previous page's `next`). */
   pageMembers(tenant: string, groupId: string, page: { after?: string; limit: number }): Promise<MemberPage>;
+  /**
+   * A page of members as their SCIM JSON, written by the database: `{"value":…,"$ref":<ref><value>,"type":"User"
+   * [,"display":…]}` objects joined by commas, in the order of pageMembers (GET /Groups/{id} streams these).
+   */
+  pageMemberJson(tenant: string, groupId: string, ref: string, page: { after?: string; limit: number }): Promise<MemberJsonPage>;
   changeGroup(tenant: string, id: string, change: GroupChange, opts?: WriteOptions): Promise<GroupWriteResult>;
   deleteGroup(tenant: string, id: string, opts?: WriteOptions): Promise<void>;
   listGroups(tenant: string, query: ListQuery): Promise<ListResult<GroupRecord>>;

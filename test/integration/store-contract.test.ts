@@ -235,6 +235,28 @@ describe('egress', () => {
   });
 });
 
+describe('member JSON', () => {
+  test('pageMemberJson writes each member as JSON.stringify would, in pageMembers order, paged', async () => {
+    const odd = ['Quote " and \\ backslash', 'Tab\tand\nnewline \u0001', 'Zoë 東京 😀', '</script>'];
+    const ids: string[] = [];
+    for (const d of odd) ids.push((await store.createUser(T, input(`json-${++n}@example.com`, { displayName: d, resource: { userName: `json-${n}@example.com`, displayName: d } }))).id);
+    ids.push((await newUser()).id);
+    const g = (await store.createGroup(T, group('json'), ids)).group;
+    const ref = 'https://gw.example/api/scim/v2/Users/';
+    const expected = (await store.listMembers(T, g.id)).map((m) => JSON.stringify({ value: m.value, $ref: ref + m.value, type: 'User', ...(m.display !== undefined ? { display: m.display } : {}) }));
+    const pages: string[] = [];
+    let after: string | undefined;
+    for (;;) {
+      const page = await store.pageMemberJson(T, g.id, ref, { after, limit: 2 });
+      if (page.count) pages.push(page.json);
+      if (page.next === undefined) break;
+      after = page.next;
+    }
+    expect(pages.join(',')).toBe(expected.join(','));
+    expect(await store.pageMemberJson(T, 'no-such-group', ref, { limit: 2 })).toEqual({ json: '', count: 0 });
+  });
+});
+
 describe('together', () => {
   test('writes started in one turn commit, each succeeding or failing alone, with its own events; listeners hear of it', async () => {
     const taken = await newUser();

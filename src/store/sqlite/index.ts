@@ -9,7 +9,7 @@ import { auditSummary, changedAttributes, type AuditActor, type AuditQuery, type
 import { StoreError, unknownMembers } from '../errors';
 import { groupSummary, groupUpdatedEvent, MemberDelta, memberEvents, userSummary, userUpdateEvents, type ChangeEvent } from '../events';
 import type {
-  GroupChange, GroupInput, GroupRecord, GroupWriteResult, Json, ListQuery, ListResult, MemberPage, MemberRecord, Store,
+  GroupChange, GroupInput, GroupRecord, GroupWriteResult, Json, ListQuery, ListResult, MemberJsonPage, MemberPage, MemberRecord, Store,
   UserInput, UserRecord, WriteOptions,
 } from '../types';
 import { uniqueSorted } from '../member-ids';
@@ -224,6 +224,16 @@ export class SqliteStore implements Store {
          FROM group_members m CROSS JOIN users u
          WHERE m.group_rid = (SELECT rid FROM groups WHERE tenant = ? AND id = ?) AND m.user_rid > ? AND u.rid = m.user_rid
          ORDER BY m.user_rid LIMIT ?`),
+
+      // The same page as membersPage, as one string of member JSON (json_quote escapes as JSON.stringify does).
+      memberJsonPage: db.prepare<[string, string, string, number, number], { json: string | null; n: number; last: number | null }>(
+        `SELECT string_agg('{"value":' || json_quote(value) || ',"$ref":' || json_quote(ref || value) || ',"type":"User"'
+                || CASE WHEN display IS NULL THEN '' ELSE ',"display":' || json_quote(display) END || '}', ',' ORDER BY rid) AS json,
+                count(*) AS n, max(rid) AS last
+         FROM (SELECT u.id AS value, COALESCE(u.display_name, u.user_name) AS display, m.user_rid AS rid, ? AS ref
+               FROM group_members m CROSS JOIN users u
+               WHERE m.group_rid = (SELECT rid FROM groups WHERE tenant = ? AND id = ?) AND m.user_rid > ? AND u.rid = m.user_rid
+               ORDER BY m.user_rid LIMIT ?)`),
 
       // A configured link, unless the target already has one for the group (a stored link always wins).
       insertRuleLink: db.prepare<[string, string, string, string, string]>(
@@ -503,6 +513,12 @@ export class SqliteStore implements Store {
     const rows = this.s.membersPage.all(tenant, groupId, Number.isSafeInteger(after) ? after : 0, page.limit);
     const members = rows.map((r): MemberRecord => (r.display === null ? { value: r.value } : { value: r.value, display: r.display }));
     return rows.length === page.limit ? { members, next: String(rows[rows.length - 1].rid) } : { members };
+  }
+
+  async pageMemberJson(tenant: string, groupId: string, ref: string, page: { after?: string; limit: number }): Promise<MemberJsonPage> {
+    const after = page.after === undefined ? 0 : Number(page.after);
+    const r = this.s.memberJsonPage.get(ref, tenant, groupId, Number.isSafeInteger(after) ? after : 0, page.limit)!;
+    return r.n === page.limit ? { json: r.json ?? '', count: r.n, next: String(r.last) } : { json: r.json ?? '', count: r.n };
   }
 
   async changeGroup(tenant: string, id: string, change: GroupChange, opts?: WriteOptions): Promise<GroupWriteResult> {
