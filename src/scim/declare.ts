@@ -36,12 +36,26 @@ function configure(maxResults: number): void {
   maxResultsSet = maxResults;
 }
 
+/**
+ * The Group schema as the gateway applies it: members are users (a member of type Group is refused until nested
+ * groups exist), so members.type and members.$ref advertise "User" only.
+ */
+function membersAreUsers(): void {
+  type Attr = { name: string; config: { canonicalValues?: unknown; referenceTypes?: unknown }; subAttributes?: Attr[] };
+  const members = (SCIMMY.Schemas.Group.definition.attributes as unknown as Attr[]).find((a) => a.name === 'members');
+  for (const sub of members?.subAttributes ?? []) {
+    if (sub.name === 'type') sub.config.canonicalValues = ['User'];
+    if (sub.name === '$ref') sub.config.referenceTypes = ['User'];
+  }
+}
+
 export function scimmyRouters(maxResults: number): Router {
   if (!routers) {
     SCIMMY.Resources.declare(ScimUser as never, 'User');
     SCIMMY.Resources.declare(ScimGroup as never, 'Group');
     (ScimUser as unknown as typeof SCIMMY.Resources.User).extend(SCIMMY.Schemas.EnterpriseUser as never, false);
     canonicalValuesAsSuggestions();
+    membersAreUsers();
     routers = new SCIMMYRouters({
       type: 'bearer',
       // Authentication already happened in our middleware; this only satisfies scimmy-routers' contract.

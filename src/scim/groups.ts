@@ -9,7 +9,7 @@ import { badRequest, notFound } from './errors';
 import { memberIds, PATCH_SCHEMA, planGroupPatch, type GroupPatchPlan } from './group-patch';
 import { withKeyLock } from './keyed-lock';
 import { listQuery, listResponse } from './list';
-import { guard, ifVersion, plainJson, requireObjectBody, validForWrite } from './shared';
+import { guard, ifVersion, plainJson, requireObjectBody, validForWrite, withSchemas } from './shared';
 
 export function groupBase(): string {
   return `${LOCATION_BASE}/Groups`;
@@ -75,7 +75,7 @@ function capMembers(ctx: ScimContext, count: number): void {
 /** The group as answered: scimmy shapes its attributes; members come from the member table when wanted. */
 async function groupOut(ctx: ScimContext, rec: GroupRecord, attributes: unknown): Promise<object> {
   if (ctx.bodyless) return { id: rec.id, meta: { version: etagOf(rec.version) } };
-  const shaped = plainJson(new SCIMMY.Schemas.Group(groupObject(rec), 'out', groupBase(), attributes as never));
+  const shaped = withSchemas(plainJson(new SCIMMY.Schemas.Group(groupObject(rec), 'out', groupBase(), attributes as never)), [SCIMMY.Schemas.Group.definition.id]);
   if (wantsMembers(ctx.query)) {
     const members = await ctx.store.listMembers(ctx.tenant, rec.id);
     if (members.length) shaped.members = members.map(memberJson);

@@ -52,6 +52,15 @@ function fixAttrs(obj: Record<string, unknown>, attrs: Attr[]): void {
   }
 }
 
+/**
+ * The enterprise extension's object. A `schemas` key inside it (some clients repeat the resource's) is no attribute of
+ * the extension: dropped, as a POST body's top-level `schemas` is read and not stored.
+ */
+function fixExtension(ext: Record<string, unknown>): void {
+  for (const k of Object.keys(ext)) if (k.toLowerCase() === 'schemas') delete ext[k];
+  fixAttrs(ext, enterpriseAttributes());
+}
+
 /** A POST/PUT body or a path-less PATCH value: mutated in place (it is ours, freshly parsed from the request). */
 export function normaliseResource(kind: 'User' | 'Group', body: unknown): void {
   if (!body || typeof body !== 'object' || Array.isArray(body)) return;
@@ -60,7 +69,7 @@ export function normaliseResource(kind: 'User' | 'Group', body: unknown): void {
   if (kind === 'User') {
     const key = Object.keys(o).find((k) => k.toLowerCase() === ENTERPRISE.toLowerCase());
     const ext = key === undefined ? undefined : o[key];
-    if (ext && typeof ext === 'object' && !Array.isArray(ext)) fixAttrs(ext as Record<string, unknown>, enterpriseAttributes());
+    if (ext && typeof ext === 'object' && !Array.isArray(ext)) fixExtension(ext as Record<string, unknown>);
   }
 }
 
@@ -74,7 +83,7 @@ export function normaliseUserPatchValue(path: string, value: unknown): unknown {
   let attrs = attributesOf('User');
   const lower = rest.toLowerCase();
   if (lower === ENTERPRISE.toLowerCase()) {
-    if (value && typeof value === 'object' && !Array.isArray(value)) fixAttrs(value as Record<string, unknown>, enterpriseAttributes());
+    if (value && typeof value === 'object' && !Array.isArray(value)) fixExtension(value as Record<string, unknown>);
     return value;
   }
   if (lower.startsWith(`${ENTERPRISE.toLowerCase()}:`)) {

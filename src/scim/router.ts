@@ -13,6 +13,7 @@ import { sendScimError } from '../http/scim-error';
 import { toScimError } from './errors';
 import { streamGroup } from './group-stream';
 import { bulkRoute } from './bulk';
+import { rootSearch } from './root-search';
 import { DEFAULT_BULK_LIMITS, type BulkLimits } from './bulk-request';
 import { patchGroup } from './groups';
 import { pinQuery, requestBase, rewriteLocations, stableQuery } from './mount';
@@ -33,14 +34,14 @@ export interface ScimDeps {
   bulk?: BulkLimits;
 }
 
-/** Where /ServiceProviderConfig advertises the gateway's own request limits. */
-export const LIMITS_URN = 'urn:scimbridge:params:scim:schemas:extension:2.0:Limits';
-
 const SEARCH_PARAMS = ['filter', 'startIndex', 'count', 'sortBy', 'sortOrder', 'attributes', 'excludedAttributes'];
 
-/** POST /Users/.search → the same list as GET /Users with the body's parameters (RFC 7644 §3.4.3). */
+/**
+ * POST /Users/.search → the same list as GET /Users with the body's parameters (RFC 7644 §3.4.3); POST /.search at
+ * the root → root-search.ts over both types.
+ */
 function searchAsList(req: Request, res: Response, next: NextFunction): void {
-  const m = /^\/(Users|Groups)\/\.search\/?$/i.exec(req.path);
+  const m = /^\/(?:(Users|Groups)\/)?\.search\/?$/i.exec(req.path);
   if (req.method !== 'POST' || !m) return next();
   const body = req.body as Record<string, unknown> | undefined;
   if (!body || typeof body !== 'object' || Array.isArray(body)) {
@@ -60,7 +61,10 @@ function searchAsList(req: Request, res: Response, next: NextFunction): void {
     }
   }
   req.method = 'GET';
-  req.url = `/${m[1][0].toUpperCase()}${m[1].slice(1).toLowerCase()}`;
+  if (m[1] === undefined) {
+    res.locals.rootSearch = true;
+    req.url = '/.search';
+  } else req.url = `/${m[1][0].toUpperCase()}${m[1].slice(1).toLowerCase()}`;
   pinQuery(req, query);
   next();
 }
@@ -101,7 +105,7 @@ export function scimMount(deps: ScimDeps, mountPath: string): Router {
     res.locals.scim = ctx;
     const base = requestBase(req, deps.publicUrl, mountPath);
     res.locals.base = base;
-    shapeResponses(req, res, base, limits, bulk);
+    shapeResponses(req, res, base, bulk);
     // Writes carry their actor to the store, which records it in the audit trail in the write's transaction.
     const operation = operationOf(req.method);
     if (operation) {
@@ -125,6 +129,7 @@ export function scimMount(deps: ScimDeps, mountPath: string): Router {
   router.get('/Groups/:id', streamGroup);
   router.patch('/Groups/:id', groupPatchRoute);
   router.post('/Bulk', bulkRoute(bulk));
+  router.get('/.search', rootSearch);
   router.use(inner);
   // scimmy-routers' own error handler answers first; we see errors it could not render, or 5xx it passes on.
   router.use((err: unknown, req: Request, res: Response, _next: NextFunction) => {
@@ -154,15 +159,15 @@ async function groupPatchRoute(req: Request, res: Response, next: NextFunction):
 }
 
 /** Wraps res.json for this request: mount-correct locations, Location on 201, ETag, and If-None-Match → 304. */
-function shapeResponses(req: Request, res: Response, base: string, limits: ScimLimits, bulk: BulkLimits): void {
+function shapeResponses(req: Request, res: Response, base: string, bulk: BulkLimits): void {
   const json = res.json.bind(res);
   res.json = (body: unknown) => {
     if (body && typeof body === 'object' && /^\/ServiceProviderConfig\/?$/i.test(req.path) && res.statusCode === 200) {
-      // scimmy's object is frozen (and process-global): answer a copy with this app's Bulk limits and our own limits.
-      const spc = JSON.parse(JSON.stringify(body)) as { schemas?: string[] } & Record<string, unknown>;
+      // scimmy's object is frozen (and process-global): answer a copy with this app's Bulk limits. Only RFC 7643 §5
+      // attributes: a typed client refuses a document with unknown ones, and then cannot provision at all. The other
+      // limits (members per request, filter length and depth) are in the README and in the error that enforces each.
+      const spc = JSON.parse(JSON.stringify(body)) as Record<string, unknown>;
       spc.bulk = { supported: true, maxOperations: bulk.maxOperations, maxPayloadSize: bulk.maxPayloadSize };
-      spc.schemas = [...(spc.schemas ?? []), LIMITS_URN];
-      spc[LIMITS_URN] = { ...limits };
       body = spc;
     }
     if (body && typeof body === 'object') {

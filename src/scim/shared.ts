@@ -106,3 +106,13 @@ export function validForWrite(schema: typeof SCIMMY.Schemas.User | typeof SCIMMY
   }
   return schema.definition.coerce(body, 'in');
 }
+
+/**
+ * RFC 7643 §3: `schemas` and `id` are returned in every representation, whatever `attributes` asks for (scimmy's
+ * filtered coercion drops `schemas`). The schemas are the resource's own: its core schema, and each extension it has.
+ */
+export function withSchemas(shaped: Record<string, unknown>, schemas: string[]): Record<string, unknown> {
+  if (Array.isArray(shaped.schemas) && shaped.schemas.length) return shaped;
+  const { id, ...rest } = shaped;
+  return { schemas, ...(id !== undefined ? { id } : {}), ...rest };
+}

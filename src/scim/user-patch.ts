@@ -107,6 +107,10 @@ export function normaliseUserPatch(message: unknown, current: Record<string, unk
   patchOperations(m);
   const out: Op[] = [];
   for (const op of m.Operations as Op[]) {
+    if (typeof op.path === 'string' && op.path.trim().toLowerCase() === ENTERPRISE.toLowerCase() && String(op.op).toLowerCase() === 'remove') {
+      out.push(...removeExtension(current));
+      continue;
+    }
     if (op.path === undefined && op.value && typeof op.value === 'object' && !Array.isArray(op.value)) {
       const value = op.value as Record<string, unknown>;
       const rest: Record<string, unknown> = {};
@@ -124,6 +128,17 @@ export function normaliseUserPatch(message: unknown, current: Record<string, unk
   }
   m.Operations = out;
   return m;
+}
+
+/**
+ * `remove` of the whole enterprise extension (RFC 7644 §3.5.2.2 with the extension's URN as path): a remove of each
+ * extension attribute the user has; none when it has no extension data (a no-op, as removing an absent value is).
+ */
+function removeExtension(current: Record<string, unknown>): Op[] {
+  const key = Object.keys(current).find((k) => k.toLowerCase() === ENTERPRISE.toLowerCase());
+  const ext = key === undefined ? undefined : current[key];
+  if (!ext || typeof ext !== 'object' || Array.isArray(ext)) return [];
+  return Object.keys(ext).filter((k) => k !== 'schemas').map((k) => ({ op: 'remove', path: `${ENTERPRISE}:${k}` }));
 }
 
 function prepareOp(op: Op, current: Record<string, unknown>): Op {

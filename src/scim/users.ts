@@ -9,7 +9,9 @@ import { listQuery, listResponse } from './list';
 import { normaliseResource } from './normalize';
 import { normaliseUserPatch } from './user-patch';
 import { withKeyLock } from './keyed-lock';
-import { guard, ifVersion, plainJson, requireObjectBody, validForWrite } from './shared';
+import { guard, ifVersion, plainJson, requireObjectBody, validForWrite, withSchemas } from './shared';
+
+const ENTERPRISE = SCIMMY.Schemas.EnterpriseUser.definition.id;
 
 function userBase(): string {
   return `${LOCATION_BASE}/Users`;
@@ -24,8 +26,12 @@ function userObject(rec: UserRecord): Record<string, unknown> {
   };
 }
 
-/** A validated inbound user (scimmy schema instance) → what the store writes. */
-function userInput(valid: object): UserInput {
+/**
+ * A validated inbound user (scimmy schema instance) → what the store writes. `previousActive`: set for a PATCH, where
+ * `remove` of `active` leaves it unassigned (RFC 7644 §3.5.2.2) — stored so, while deprovisioning keeps the user's
+ * state as it was (a deactivated user is not given access back by having `active` removed).
+ */
+function userInput(valid: object, previousActive?: boolean): UserInput {
   const resource = plainJson(valid);
   for (const k of ['id', 'meta', 'schemas', 'password', 'groups']) delete resource[k];
   const emails = Array.isArray(resource.emails) ? (resource.emails as { value?: unknown; type?: unknown; primary?: unknown }[]) : [];
@@ -34,12 +40,12 @@ function userInput(valid: object): UserInput {
   }
   // RFC 7643 gives "active" no default; we treat an absent value as active and say so in the resource, so that
   // what a GET shows and what `active eq true` finds agree.
-  if (resource.active === undefined) resource.active = true;
+  if (resource.active === undefined && previousActive === undefined) resource.active = true;
   return {
     userName: resource.userName,
     externalId: typeof resource.externalId === 'string' ? resource.externalId : undefined,
     displayName: typeof resource.displayName === 'string' ? resource.displayName : undefined,
-    active: resource.active === undefined ? true : resource.active === true,
+    active: resource.active === undefined ? previousActive ?? true : resource.active === true,
     emails: emails.filter((e) => typeof e?.value === 'string').map((e) => ({
       value: e.value as string, type: typeof e.type === 'string' ? e.type : undefined, primary: e.primary === true,
     })),
@@ -58,7 +64,10 @@ export class ScimUser extends SCIMMY.Resources.User {
     // With attributes/excludedAttributes, the definition's coerce gives the filtered resource. scimmy's User
     // constructor would re-assign it and throw (a TypeError wrapped as 400) when the filtered result keeps extension
     // data but drops "schemas", e.g. attributes=emails.value on a user with enterprise attributes.
-    if (attributes) return SCIMMY.Schemas.User.definition.coerce(userObject(rec), 'out', userBase(), attributes as never);
+    if (attributes) {
+      const schemas = [SCIMMY.Schemas.User.definition.id, ...(rec.resource[ENTERPRISE] !== undefined ? [ENTERPRISE] : [])];
+      return withSchemas(plainJson(SCIMMY.Schemas.User.definition.coerce(userObject(rec), 'out', userBase(), attributes as never)), schemas);
+    }
     return new SCIMMY.Schemas.User(userObject(rec), 'out', userBase());
   }
 
@@ -108,10 +117,14 @@ export class ScimUser extends SCIMMY.Resources.User {
       if (!rec) throw notFound(`User ${id} not found`);
       const expected = await ifVersion(ctx, async () => rec);
       const current = new SCIMMY.Schemas.User(userObject(rec), 'out', userBase());
-      const op = new SCIMMY.Messages.PatchOp(normaliseUserPatch(message, userObject(rec)) as never);
+      const normalised = normaliseUserPatch(message, userObject(rec));
+      // Every operation was a no-op (removing an extension the user does not have): nothing to write.
+      const sent = Object.entries(message as Record<string, unknown>).find(([k]) => k.toLowerCase() === 'operations')?.[1];
+      if (Array.isArray(sent) && sent.length && Array.isArray(normalised.Operations) && !normalised.Operations.length) return this.out(ctx, rec, this.attributes);
+      const op = new SCIMMY.Messages.PatchOp(normalised as never);
       const patched = await op.apply(current as never, async (target: object) => target);
       if (!patched) return this.out(ctx, rec, this.attributes);
-      const input = userInput(validForWrite(SCIMMY.Schemas.User, plainJson(patched)));
+      const input = userInput(validForWrite(SCIMMY.Schemas.User, plainJson(patched)), rec.active);
       try {
         const saved = await ctx.store.replaceUser(ctx.tenant, id, input, { ifVersion: expected ?? rec.version, actor: ctx.actor });
         return this.out(ctx, saved, this.attributes);

@@ -1,12 +1,11 @@
 // Operations over real HTTP: request ids and one log line per request (no secrets, no e-mail addresses),
-// security headers and no CORS, /metrics (optionally behind a token), the per-tenant rate limit, member and
-// filter caps advertised in /ServiceProviderConfig, and the audit trail with its admin API and retention.
+// security headers and no CORS, /metrics (optionally behind a token), the per-tenant rate limit,
+// member and filter caps (named in the errors that enforce them), and the audit trail with its admin API and retention.
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { Writable } from 'node:stream';
 import { mintToken } from '../../src/auth/mint';
 import { createLogger } from '../../src/log';
-import { LIMITS_URN } from '../../src/scim/router';
 import { SECURITY_HEADERS } from '../../src/ops/security-headers';
 import { expectScimError, group, patchOp, scim, startGateway, user, type TestGateway } from '../helpers/gateway';
 
@@ -179,7 +178,7 @@ describe('limits', () => {
   });
   afterAll(() => gw.close());
 
-  test('member values per request are capped, nothing applied, and the cap is advertised', async () => {
+  test('member values per request are capped, nothing applied; the cap is named in the error, not in discovery', async () => {
     const t = await gw.token('cap-members');
     const ids: string[] = [];
     for (let i = 0; i < 4; i++) ids.push((await scim('POST', `${gw.api}/Users`, t, user(`cap${i}@example.com`))).body.id);
@@ -197,8 +196,9 @@ describe('limits', () => {
     expect(after.body.members.map((m: { value: string }) => m.value).sort()).toEqual(ids.slice(0, 3).sort());
     const spc = await scim('GET', `${gw.sso}/ServiceProviderConfig`, t);
     expect(spc.status).toBe(200);
-    expect(spc.body.schemas).toContain(LIMITS_URN);
-    expect(spc.body[LIMITS_URN]).toEqual({ maxMembersPerRequest: 3, maxFilterLength: 60, maxFilterDepth: 2 });
+    // Issue 19: only RFC 7643 §5 attributes, so that a client refusing unknown ones can read it.
+    expect(spc.body.schemas).toEqual(['urn:ietf:params:scim:schemas:core:2.0:ServiceProviderConfig']);
+    expect(Object.keys(spc.body).filter((k) => k.startsWith('urn:'))).toEqual([]);
   });
 
   test('filter length and nesting are capped with 400 invalidFilter', async () => {

@@ -1,0 +1,59 @@
+// POST /.search at the root (RFC 7644 §3.4.3): one search over Users and Groups through the same filter → SQL path
+// as /Users/.search and /Groups/.search, with paging, attributes and the tenant's scope; Users come first, then
+// Groups. sortBy is refused (there is no one order over two resource types here), and a filter that names an
+// attribute only one of the types has searches that type only.
+import type { NextFunction, Request, Response } from 'express';
+import type { ScimContext } from './context';
+import { badRequest, ScimHttpError } from './errors';
+import { ScimGroup } from './groups';
+import { listResponse } from './list';
+import { ScimUser } from './users';
+
+type Lister = typeof ScimUser | typeof ScimGroup;
+
+interface Listed { Resources: object[]; totalResults: number }
+
+function intOf(raw: string | undefined, name: string): number | undefined {
+  if (raw === undefined || raw === '') return undefined;
+  if (!/^-?\d+$/.test(raw.trim())) throw badRequest('invalidValue', `${name} must be an integer, got "${raw}"`);
+  return Number(raw.trim());
+}
+
+/** One type's page, or undefined when the filter names attributes that type does not have. */
+async function page(kind: Lister, ctx: ScimContext, startIndex: number, count: number): Promise<Listed | undefined> {
+  const params: Record<string, string> = {};
+  if (ctx.query.attributes) params.attributes = ctx.query.attributes;
+  if (ctx.query.excludedAttributes) params.excludedAttributes = ctx.query.excludedAttributes;
+  const query = { ...ctx.query, startIndex: String(startIndex), count: String(count) };
+  try {
+    return await new kind(params as never).read({ ...ctx, query, error: undefined }) as Listed;
+  } catch (e) {
+    if (e instanceof ScimHttpError && e.scimType === 'invalidFilter' && /is not supported in filters for/.test(e.message)) return undefined;
+    throw e;
+  }
+}
+
+export async function rootSearch(_req: Request, res: Response, next: NextFunction): Promise<void> {
+  // Only a POST /.search reaches here (router.ts turns it into this GET); anything else is scimmy's to answer.
+  if (!res.locals.rootSearch) return next();
+  const ctx = res.locals.scim as ScimContext;
+  try {
+    if (ctx.query.sortBy !== undefined) {
+      throw badRequest('invalidValue', 'sortBy is not supported when searching every resource type: search /Users/.search or /Groups/.search');
+    }
+    const startIndex = Math.max(1, intOf(ctx.query.startIndex, 'startIndex') ?? 1);
+    const count = Math.min(Math.max(0, intOf(ctx.query.count, 'count') ?? ctx.maxResults), ctx.maxResults);
+    const usersTotal = await page(ScimUser, ctx, 1, 0);
+    const groupsTotal = await page(ScimGroup, ctx, 1, 0);
+    if (!usersTotal && !groupsTotal) throw badRequest('invalidFilter', 'The filter names attributes neither Users nor Groups have');
+    const nUsers = usersTotal?.totalResults ?? 0;
+    const resources: object[] = [];
+    if (usersTotal && count > 0 && startIndex <= nUsers) resources.push(...(await page(ScimUser, ctx, startIndex, count))!.Resources);
+    const left = count - resources.length;
+    if (groupsTotal && left > 0) resources.push(...(await page(ScimGroup, ctx, Math.max(1, startIndex - nUsers), left))!.Resources);
+    res.json(listResponse(resources, nUsers + (groupsTotal?.totalResults ?? 0), startIndex));
+  } catch (e) {
+    ctx.error = e as Error;
+    next(e);
+  }
+}
