@@ -107,33 +107,29 @@ async function addRemoveLatency(base, token, groupId, spare) {
   return stats(samples);
 }
 
-async function cannon(url, token, bodies, connections = CONNECTIONS) {
+/** autocannon PATCHes of `bodies` in turn; `pathOf(n)`, when given, picks request n's path (else the url's). */
+async function cannon(url, token, bodies, connections = CONNECTIONS, pathOf) {
   let i = 0;
   const result = await autocannon({
     url, connections, duration: CANNON_SECONDS, method: 'PATCH',
     headers: { authorization: `Bearer ${token}`, 'content-type': 'application/scim+json' },
-    requests: [{ setupRequest: (req) => ({ ...req, body: bodies[i++ % bodies.length] }) }],
+    requests: [{
+      setupRequest: (req) => {
+        const n = i++;
+        return { ...req, ...(pathOf ? { path: pathOf(n) } : {}), body: bodies[n % bodies.length] };
+      },
+    }],
   });
   return { rps: result.requests.average, non2xx: result.non2xx, errors: result.errors, p99: result.latency.p99 };
 }
 
 /**
- * Member PATCHes spread over several groups: request i goes to group floor(i/2) mod n (each add and the remove of
- * the same user go to one group), for `connections` connections.
+ * Member PATCHes spread over several groups: request n goes to group floor(n/2) mod the count (each add and the
+ * remove of the same user go to one group).
  */
-async function cannonSpread(base, token, groups, bodies, connections) {
-  let i = 0;
-  const result = await autocannon({
-    url: base, connections, duration: CANNON_SECONDS, method: 'PATCH',
-    headers: { authorization: `Bearer ${token}`, 'content-type': 'application/scim+json' },
-    requests: [{
-      setupRequest: (req) => {
-        const n = i++;
-        return { ...req, path: `${new URL(base).pathname}/Groups/${groups[Math.floor(n / 2) % groups.length]}`, body: bodies[n % bodies.length] };
-      },
-    }],
-  });
-  return { rps: result.requests.average, non2xx: result.non2xx, errors: result.errors, p99: result.latency.p99 };
+function cannonSpread(base, token, groups, bodies, connections) {
+  const prefix = `${new URL(base).pathname}/Groups/`;
+  return cannon(base, token, bodies, connections, (n) => prefix + groups[Math.floor(n / 2) % groups.length]);
 }
 
 function memberBodies(users) {

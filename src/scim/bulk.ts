@@ -57,7 +57,7 @@ async function runBulk(ctx: ScimContext, ops: BulkOperation[], failOnErrors: num
   const stopped = () => failOnErrors !== undefined && errors >= failOnErrors;
 
   let round: Ready[] = [];
-  let roundKind = '';
+  const kindOf = (op: BulkOperation) => `${op.method} ${op.resourceType}`;
   const roundKeys = new Set<string>();
   const roundBulkIds = new Set<string>();
 
@@ -102,11 +102,9 @@ async function runBulk(ctx: ScimContext, ops: BulkOperation[], failOnErrors: num
       id: op.id === undefined ? undefined : resolveReferences(op.id, created),
       data: refs.length ? resolveReferences(op.data, created) : op.data,
     };
-    const kind = `${op.method} ${op.resourceType}`;
     const keys = conflictKeys(op, ready.id);
-    if (round.length && (kind !== roundKind || round.length >= ROUND_MAX || keys.some((k) => roundKeys.has(k)))) await flush();
+    if (round.length && (kindOf(op) !== kindOf(round[0].op) || round.length >= ROUND_MAX || keys.some((k) => roundKeys.has(k)))) await flush();
     if (stopped()) break;
-    if (!round.length) roundKind = kind;
     round.push(ready);
     for (const k of keys) roundKeys.add(k);
     if (op.bulkId !== undefined) roundBulkIds.add(op.bulkId);

@@ -7,7 +7,8 @@ import SCIMMY from 'scimmy';
 
 interface Attr { name: string; type: string; config: { multiValued?: boolean }; subAttributes?: Attr[] }
 
-const ENTERPRISE = SCIMMY.Schemas.EnterpriseUser.definition.id;
+/** The enterprise User extension's URN (RFC 7643 §4.3). */
+export const ENTERPRISE = SCIMMY.Schemas.EnterpriseUser.definition.id;
 const CORE_USER = SCIMMY.Schemas.User.definition.id;
 
 function attributesOf(kind: 'User' | 'Group'): Attr[] {

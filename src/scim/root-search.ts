@@ -43,15 +43,14 @@ export async function rootSearch(_req: Request, res: Response, next: NextFunctio
     }
     const startIndex = Math.max(1, intOf(ctx.query.startIndex, 'startIndex') ?? 1);
     const count = Math.min(Math.max(0, intOf(ctx.query.count, 'count') ?? ctx.maxResults), ctx.maxResults);
-    const usersTotal = await page(ScimUser, ctx, 1, 0);
-    const groupsTotal = await page(ScimGroup, ctx, 1, 0);
-    if (!usersTotal && !groupsTotal) throw badRequest('invalidFilter', 'The filter names attributes neither Users nor Groups have');
-    const nUsers = usersTotal?.totalResults ?? 0;
-    const resources: object[] = [];
-    if (usersTotal && count > 0 && startIndex <= nUsers) resources.push(...(await page(ScimUser, ctx, startIndex, count))!.Resources);
-    const left = count - resources.length;
-    if (groupsTotal && left > 0) resources.push(...(await page(ScimGroup, ctx, Math.max(1, startIndex - nUsers), left))!.Resources);
-    res.json(listResponse(resources, nUsers + (groupsTotal?.totalResults ?? 0), startIndex));
+    // One list per type: each answers its total with its page (a page past the end is empty), so the Groups' page
+    // starts where the Users' total leaves off.
+    const users = await page(ScimUser, ctx, startIndex, count);
+    const nUsers = users?.totalResults ?? 0;
+    const shown = users?.Resources ?? [];
+    const groups = await page(ScimGroup, ctx, Math.max(1, startIndex - nUsers), count - shown.length);
+    if (!users && !groups) throw badRequest('invalidFilter', 'The filter names attributes neither Users nor Groups have');
+    res.json(listResponse([...shown, ...(groups?.Resources ?? [])], nUsers + (groups?.totalResults ?? 0), startIndex));
   } catch (e) {
     ctx.error = e as Error;
     next(e);

@@ -5,9 +5,8 @@
 import { parse } from 'scim2-parse-filter';
 import { badRequest } from './errors';
 import { patchOperations } from './patch-op';
-import { normaliseResource, normaliseUserPatchValue } from './normalize';
+import { ENTERPRISE, normaliseResource, normaliseUserPatchValue } from './normalize';
 
-const ENTERPRISE = 'urn:ietf:params:scim:schemas:extension:enterprise:2.0:User';
 const CORE = 'urn:ietf:params:scim:schemas:core:2.0:User';
 
 type Op = { op: string; path?: string; value?: unknown; [k: string]: unknown };
@@ -101,7 +100,8 @@ function addWhenNoTarget(op: Op, current: Record<string, unknown>): Op {
   return { op: 'add', path: p.attr, value: [element] };
 }
 
-export function normaliseUserPatch(message: unknown, current: Record<string, unknown>): Record<string, unknown> {
+/** The PatchOp in RFC 7644 form; undefined when every operation it had turned out to be a no-op (nothing to apply). */
+export function normaliseUserPatch(message: unknown, current: Record<string, unknown>): Record<string, unknown> | undefined {
   if (!message || typeof message !== 'object' || Array.isArray(message)) return message as Record<string, unknown>;
   const m = JSON.parse(JSON.stringify(message)) as Record<string, unknown>;
   patchOperations(m);
@@ -126,6 +126,7 @@ export function normaliseUserPatch(message: unknown, current: Record<string, unk
     }
     out.push(prepareOp(op, current));
   }
+  if ((m.Operations as Op[]).length && !out.length) return undefined;
   m.Operations = out;
   return m;
 }

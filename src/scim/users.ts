@@ -6,12 +6,10 @@ import { StoreError } from '../store/errors';
 import { etagOf, LOCATION_BASE, type ScimContext } from './context';
 import { badRequest, notFound } from './errors';
 import { listQuery, listResponse } from './list';
-import { normaliseResource } from './normalize';
+import { ENTERPRISE, normaliseResource } from './normalize';
 import { normaliseUserPatch } from './user-patch';
 import { withKeyLock } from './keyed-lock';
 import { guard, ifVersion, plainJson, requireObjectBody, validForWrite, withSchemas } from './shared';
-
-const ENTERPRISE = SCIMMY.Schemas.EnterpriseUser.definition.id;
 
 function userBase(): string {
   return `${LOCATION_BASE}/Users`;
@@ -119,8 +117,7 @@ export class ScimUser extends SCIMMY.Resources.User {
       const current = new SCIMMY.Schemas.User(userObject(rec), 'out', userBase());
       const normalised = normaliseUserPatch(message, userObject(rec));
       // Every operation was a no-op (removing an extension the user does not have): nothing to write.
-      const sent = Object.entries(message as Record<string, unknown>).find(([k]) => k.toLowerCase() === 'operations')?.[1];
-      if (Array.isArray(sent) && sent.length && Array.isArray(normalised.Operations) && !normalised.Operations.length) return this.out(ctx, rec, this.attributes);
+      if (!normalised) return this.out(ctx, rec, this.attributes);
       const op = new SCIMMY.Messages.PatchOp(normalised as never);
       const patched = await op.apply(current as never, async (target: object) => target);
       if (!patched) return this.out(ctx, rec, this.attributes);

@@ -22,6 +22,11 @@ export interface AuditTarget {
   attributes?: string[];
 }
 
+/** What a reconciliation's repairs of one group are audited as: the group, and the attributes they set again. */
+export function repairTarget(groupId: string, events: ChangeEvent[]): AuditTarget {
+  return { type: 'Group', id: groupId, attributes: [...new Set(events.flatMap((e) => (e.payload.changed as string[] | undefined) ?? []))] };
+}
+
 export interface AuditSummary {
   attributes?: string[];
   membersAdded?: string[];

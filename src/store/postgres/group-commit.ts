@@ -9,7 +9,7 @@
 import { AsyncLocalStorage } from 'node:async_hooks';
 import type { Pool, PoolClient } from 'pg';
 import type { AuditActor } from '../audit';
-import { mapError, sqlState } from './pool';
+import { isRetryable, mapError, rollbackAndRelease } from './pool';
 
 /** A write's view of its transaction: the client, plus what it emitted. */
 export interface Tx {
@@ -35,7 +35,6 @@ interface Queued {
  */
 const CHUNK = 64;
 
-const RETRYABLE = new Set(['40001', '40P01']);
 
 export interface GroupCommitDeps {
   pool: Pool;
@@ -94,7 +93,6 @@ class Batch {
       for (const q of chunk) q.reject(mapError(e));
       return;
     }
-    let broken = false;
     try {
       const outcome = (await this.attempt(client, chunk, false)) ?? (await this.attempt(client, chunk, true))!;
       client.release();
@@ -107,13 +105,8 @@ class Batch {
       for (const [q, r] of outcome.results) if (!r.ok && r.retry) this.deps.solo(q.fn, q.actor).then(q.resolve, q.reject);
     } catch (e) {
       // BEGIN, a savepoint or COMMIT failed: nothing of the chunk is committed.
-      try {
-        await client.query('ROLLBACK');
-      } catch {
-        broken = true;
-      }
-      client.release(broken ? true : undefined);
-      if (RETRYABLE.has(sqlState(e) ?? '')) for (const q of chunk) this.deps.solo(q.fn, q.actor).then(q.resolve, q.reject);
+      await rollbackAndRelease(client);
+      if (isRetryable(e)) for (const q of chunk) this.deps.solo(q.fn, q.actor).then(q.resolve, q.reject);
       else for (const q of chunk) q.reject(mapError(e));
     }
   }
@@ -138,7 +131,7 @@ class Batch {
           return undefined;
         }
         await client.query('ROLLBACK TO SAVEPOINT w');
-        results.set(q, { ok: false, error, retry: RETRYABLE.has(sqlState(error) ?? '') });
+        results.set(q, { ok: false, error, retry: isRetryable(error) });
       }
     }
     await client.query('COMMIT');

@@ -4,7 +4,7 @@
 // updates. Deadlocks and serialization failures are retried a few times: every write is a pure function of its input.
 import { randomUUID } from 'node:crypto';
 import type { Pool, PoolClient } from 'pg';
-import { auditSummary, changedAttributes, type AuditActor, type AuditQuery, type AuditRecord, type AuditTarget } from '../audit';
+import { auditSummary, changedAttributes, repairTarget, type AuditActor, type AuditQuery, type AuditRecord, type AuditTarget } from '../audit';
 import { StoreError, unknownMembers } from '../errors';
 import { groupSummary, groupUpdatedEvent, MEMBER_IDS_PER_EVENT, MemberDelta, memberEvents, userSummary, userUpdateEvents, type ChangeEvent } from '../events';
 import type {
@@ -21,7 +21,7 @@ import { linksFor, matchColumn, type GroupLinkRule, type LinkableGroup } from '.
 import { ADD_MEMBERS_SQL, GROUP_COLUMNS, memberChangeSql } from './member-statement';
 import { migratePostgres, pendingPostgresMigrations } from './migrate';
 import { PgGroupCommit, type Tx } from './group-commit';
-import { createPool, mapError, prepared, sqlState } from './pool';
+import { createPool, isRetryable, mapError, prepared, rollbackAndRelease, sqlState } from './pool';
 
 export interface PostgresConfig {
   kind: 'postgres';
@@ -60,7 +60,6 @@ function toGroup(r: GroupRow): GroupRecord {
   };
 }
 
-const RETRYABLE = new Set(['40001', '40P01']);
 const MAX_TRIES = 5;
 
 export class PostgresStore implements Store {
@@ -118,7 +117,6 @@ export class PostgresStore implements Store {
         throw mapError(e);
       }
       const t: Tx = { c: client, eventsWritten: false, actor };
-      let broken = false;
       try {
         await client.query('BEGIN');
         const result = await fn(t);
@@ -127,13 +125,8 @@ export class PostgresStore implements Store {
         if (t.eventsWritten) for (const l of this.commitListeners) l();
         return result;
       } catch (e) {
-        try {
-          await client.query('ROLLBACK');
-        } catch {
-          broken = true;
-        }
-        client.release(broken ? true : undefined);
-        if (attempt < MAX_TRIES && RETRYABLE.has(sqlState(e) ?? '')) {
+        await rollbackAndRelease(client);
+        if (attempt < MAX_TRIES && isRetryable(e)) {
           await new Promise((r) => setTimeout(r, Math.random() * 10 * attempt));
           continue;
         }
@@ -250,8 +243,7 @@ export class PostgresStore implements Store {
 
   async queueRepairs(tenant: string, groupId: string, events: ChangeEvent[], actor: AuditActor): Promise<void> {
     const stamp = now();
-    const attributes = [...new Set(events.flatMap((e) => (e.payload.changed as string[] | undefined) ?? []))];
-    await this.tx((t) => this.emit(t, tenant, events, stamp, { type: 'Group', id: groupId, attributes }), actor);
+    await this.tx((t) => this.emit(t, tenant, events, stamp, repairTarget(groupId, events)), actor);
   }
 
   async listAudit(q: AuditQuery): Promise<AuditRecord[]> {
@@ -602,7 +594,7 @@ export class PostgresStore implements Store {
       try {
         row = (await this.pool.query<Answer>({ ...prepared(memberChangeSql(op, !!actor)), values })).rows[0];
       } catch (e) {
-        if (attempt < MAX_TRIES && RETRYABLE.has(sqlState(e) ?? '')) {
+        if (attempt < MAX_TRIES && isRetryable(e)) {
           await new Promise((r) => setTimeout(r, Math.random() * 10 * attempt));
           continue;
         }

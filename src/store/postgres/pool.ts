@@ -1,6 +1,6 @@
 // The pg pool, its settings from DATABASE_URL, and the mapping of driver errors to StoreError codes.
 import { createHash } from 'node:crypto';
-import pg from 'pg';
+import pg, { type PoolClient } from 'pg';
 import { StoreError } from '../errors';
 
 interface PgSettings {
@@ -91,6 +91,24 @@ function isUnavailable(e: unknown): boolean {
 export function sqlState(e: unknown): string | undefined {
   const code = typeof e === 'object' && e !== null ? (e as { code?: unknown }).code : undefined;
   return typeof code === 'string' ? code : undefined;
+}
+
+const RETRYABLE = new Set(['40001', '40P01']);
+
+/** A serialization failure or a deadlock: the transaction can be run again as it was. */
+export function isRetryable(e: unknown): boolean {
+  return RETRYABLE.has(sqlState(e) ?? '');
+}
+
+/** After a failed transaction: ROLLBACK, and the client back to the pool, or destroyed when it cannot roll back. */
+export async function rollbackAndRelease(client: PoolClient): Promise<void> {
+  let broken = false;
+  try {
+    await client.query('ROLLBACK');
+  } catch {
+    broken = true;
+  }
+  client.release(broken ? true : undefined);
 }
 
 /** StoreErrors pass through; lost connections become 'unavailable' (503); everything else is rethrown as is. */

@@ -5,7 +5,7 @@ import { mkdirSync } from 'node:fs';
 import path from 'node:path';
 import Database from 'better-sqlite3';
 import type { SqliteDatabaseConfig } from '../../config';
-import { auditSummary, changedAttributes, type AuditActor, type AuditQuery, type AuditRecord, type AuditTarget } from '../audit';
+import { auditSummary, changedAttributes, repairTarget, type AuditActor, type AuditQuery, type AuditRecord, type AuditTarget } from '../audit';
 import { StoreError, unknownMembers } from '../errors';
 import { groupSummary, groupUpdatedEvent, MemberDelta, memberEvents, userSummary, userUpdateEvents, type ChangeEvent } from '../events';
 import type {
@@ -313,8 +313,7 @@ export class SqliteStore implements Store {
 
   async queueRepairs(tenant: string, groupId: string, events: ChangeEvent[], actor: AuditActor): Promise<void> {
     const stamp = now();
-    const attributes = [...new Set(events.flatMap((e) => (e.payload.changed as string[] | undefined) ?? []))];
-    await this.write(() => this.emit(tenant, events, stamp, { type: 'Group', id: groupId, attributes }), actor);
+    await this.write(() => this.emit(tenant, events, stamp, repairTarget(groupId, events)), actor);
   }
 
   async listAudit(q: AuditQuery): Promise<AuditRecord[]> {
