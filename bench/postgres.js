@@ -134,6 +134,7 @@ function markdown(results) {
     `| member-PATCH req/s (autocannon, ${CONNECTIONS} conns in all) / bare Express echo | ${fmt(one.throughput.rps, 0)} / ${fmt(one.throughput.echoRps, 0)} | ${fmt(two.throughput.rps, 0)} / ${fmt(two.throughput.echoRps, 0)} |  |`,
     `|   ratio to echo | ${fmt(one.throughput.ratio)} | ${fmt(two.throughput.ratio)} | ≥ 0.5 |`,
     `|   autocannon p99 ms | ${fmt(one.throughput.p99, 0)} | ${fmt(two.throughput.p99, 0)} |  |`,
+    `|   same with group commit off (group_commit_batches=0): req/s (ratio; p99 ms) | ${fmt(one.withoutGroupCommit.rps, 0)} (${fmt(one.withoutGroupCommit.ratio)}; ${fmt(one.withoutGroupCommit.p99, 0)}) | ${fmt(two.withoutGroupCommit.rps, 0)} (${fmt(two.withoutGroupCommit.ratio)}; ${fmt(two.withoutGroupCommit.p99, 0)}) |  |`,
     `|   non-2xx / errors | ${one.throughput.non2xx} / ${one.throughput.errors} | ${two.throughput.non2xx} / ${two.throughput.errors} | 0 / 0 |`,
     `| member-PATCH req/s, ${SPREAD_CONNECTIONS} conns over ${SPREAD_GROUPS} groups (ratio to echo) | ${fmt(one.spread.rps, 0)} (${fmt(one.spread.ratio)}) | ${fmt(two.spread.rps, 0)} (${fmt(two.spread.ratio)}) |  |`,
     `|   autocannon p99 ms; non-2xx / errors | ${fmt(one.spread.p99, 0)}; ${one.spread.non2xx} / ${one.spread.errors} | ${fmt(two.spread.p99, 0)}; ${two.spread.non2xx} / ${two.spread.errors} | 0 / 0 |`,
@@ -165,11 +166,24 @@ async function main() {
       await echo.stop();
       const replicas = [];
       for (let i = 0; i < n; i++) replicas.push(await startGateway({ DATABASE_URL: url, WORKER_IN_PROCESS: 'false' }));
+      let result;
       try {
-        results.push(await measure(replicas, data, echoRps, token));
+        result = await measure(replicas, data, echoRps, token);
       } finally {
         for (const r of replicas) await r.stop();
       }
+      // The same hot-group throughput with group commit off (every member change a statement of its own), for A/B.
+      const off = [];
+      for (let i = 0; i < n; i++) off.push(await startGateway({ DATABASE_URL: `${url}?group_commit_batches=0`, WORKER_IN_PROCESS: 'false' }));
+      try {
+        const per = Math.max(1, Math.floor(CONNECTIONS / n));
+        const runs = await Promise.all(off.map((r) => cannon(`${r.url}/api/scim/v2/Groups/${data.hot}`, token, bodies, per)));
+        const rps = runs.reduce((t, r) => t + r.rps, 0);
+        result.withoutGroupCommit = { rps, ratio: rps / echoRps, p99: Math.max(...runs.map((r) => r.p99)) };
+      } finally {
+        for (const r of off) await r.stop();
+      }
+      results.push(result);
     }
     return { results, markdown: markdown(results) };
   } finally {

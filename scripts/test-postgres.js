@@ -20,6 +20,7 @@ const ONE_PASS = {
   'test/integration/crash-acknowledged.test.ts': 'runs its scenario on SQLite and on PostgreSQL itself',
   'test/integration/egress/linking-crash.test.ts': 'runs its scenarios on SQLite and on PostgreSQL itself',
   'test/integration/postgres.test.ts': 'always runs on PostgreSQL',
+  'test/integration/postgres-group-commit.test.ts': 'always runs on PostgreSQL',
   'test/integration/postgres-outage.test.ts': 'always runs on PostgreSQL',
   'test/integration/replicas.test.ts': 'always runs on PostgreSQL',
   'test/integration/sqlite-group-commit.test.ts': "SQLite's group commit",

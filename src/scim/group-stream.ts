@@ -9,8 +9,12 @@ import { etagOf, parseEtagList, type ScimContext } from './context';
 import { groupBase, groupObject, wantsMembers } from './groups';
 import { rewriteLocations } from './mount';
 import { plainJson } from './shared';
+import type { MemberJsonPage } from '../store/types';
 
 const PAGE = 5000;
+/** Pages asked for before the one being written is done (each holds a pooled connection on PostgreSQL). */
+const AHEAD = 3;
+const UNLIMITED = 2 ** 31 - 1;
 
 export async function streamGroup(req: Request, res: Response, next: NextFunction): Promise<void> {
   const ctx = res.locals.scim as ScimContext;
@@ -30,25 +34,35 @@ export async function streamGroup(req: Request, res: Response, next: NextFunctio
       res.status(304).end();
       return;
     }
-    // Members come from the database as JSON text, a page at a time (no object per member on either side).
+    // Members come from the database as JSON text, a page at a time (no object per member on either side). The
+    // page boundaries are read first, so several pages are built at once (PostgreSQL on several connections and
+    // cores) while Node writes them out in order; at most AHEAD pages are held.
     const ref = `${base}/Users/`;
-    let page = await ctx.store.pageMemberJson(ctx.tenant, id, ref, { limit: PAGE });
-    res.status(200).type('application/scim+json');
+    const ends = await ctx.store.memberPageEnds(ctx.tenant, id, PAGE);
+    const ranges = [...ends, undefined].map((through, i) => ({ after: i ? ends[i - 1] : undefined, through }));
+    const pending: Promise<MemberJsonPage>[] = [];
+    let asked = 0;
+    const askAhead = (): void => {
+      while (pending.length < AHEAD && asked < ranges.length) {
+        // Pages between boundaries can grow while we stream (concurrent adds): no limit, the range is the page.
+        const p = ctx.store.pageMemberJson(ctx.tenant, id, ref, { ...ranges[asked++], limit: UNLIMITED });
+        p.catch(() => undefined); // awaited in order below; a failure of a later page must not go unhandled meanwhile
+        pending.push(p);
+      }
+    };
+    askAhead();
     const headJson = JSON.stringify(head);
-    if (page.count === 0) {
-      res.end(headJson);
-      return;
-    }
-    let chunk = `${headJson.slice(0, -1)},"members":[${page.json}`;
-    for (;;) {
-      // The next page is asked for before this one is written: PostgreSQL builds it while Node sends this one.
-      const next = page.next === undefined ? undefined : ctx.store.pageMemberJson(ctx.tenant, id, ref, { after: page.next, limit: PAGE });
+    res.status(200).type('application/scim+json');
+    let wrote = false;
+    while (pending.length) {
+      const page = await pending.shift()!;
+      askAhead();
+      if (!page.count) continue;
+      const chunk = wrote ? `,${page.json}` : `${headJson.slice(0, -1)},"members":[${page.json}`;
+      wrote = true;
       if (!res.write(chunk)) await once(res, 'drain');
-      if (!next) break;
-      page = await next;
-      chunk = page.count ? `,${page.json}` : '';
     }
-    res.end(']}');
+    res.end(wrote ? ']}' : headJson);
   } catch (e) {
     if (res.headersSent) {
       ctx.log.error({ err: e, tenant: ctx.tenant }, 'group stream failed');

@@ -74,6 +74,13 @@ export type MemberOp =
   | { op: 'removeAll' }
   | { op: 'replace'; ids: string[] };
 
+/** Which members pageMemberJson writes: after the cursor `after`, through the cursor `through` (inclusive), at most `limit`. */
+export interface MemberJsonRange {
+  after?: string;
+  through?: string;
+  limit: number;
+}
+
 export interface GroupChange {
   /** New attributes (everything but members), or undefined to leave them. */
   attributes?: GroupInput;
@@ -151,7 +158,12 @@ export interface Store {
    * A page of members as their SCIM JSON, written by the database: `{"value":…,"$ref":<ref><value>,"type":"User"
    * [,"display":…]}` objects joined by commas, in the order of pageMembers (GET /Groups/{id} streams these).
    */
-  pageMemberJson(tenant: string, groupId: string, ref: string, page: { after?: string; limit: number }): Promise<MemberJsonPage>;
+  pageMemberJson(tenant: string, groupId: string, ref: string, page: MemberJsonRange): Promise<MemberJsonPage>;
+  /**
+   * The cursors that end each full page of `size` members, in member order (none for a group of fewer): with them a
+   * reader can ask for every page at once, page k being the members after cursor k-1 through cursor k.
+   */
+  memberPageEnds(tenant: string, groupId: string, size: number): Promise<string[]>;
   changeGroup(tenant: string, id: string, change: GroupChange, opts?: WriteOptions): Promise<GroupWriteResult>;
   deleteGroup(tenant: string, id: string, opts?: WriteOptions): Promise<void>;
   listGroups(tenant: string, query: ListQuery): Promise<ListResult<GroupRecord>>;

@@ -4,6 +4,7 @@ import { spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import path from 'node:path';
 import { Client } from 'pg';
+import { PostgresStore } from '../../src/store/postgres';
 
 export const onPostgres = process.env.TEST_DATABASE === 'postgres';
 
@@ -67,4 +68,29 @@ export function postgresTest(name: string, fn: () => Promise<void>, timeout?: nu
   } else {
     test.skip(`${name} [skipped: no PostgreSQL at ${new URL(adminUrl).host}; set TEST_PG_URL]`, fn);
   }
+}
+
+/**
+ * One database for a test file and the PostgresStores its tests open on it (closed, and the database dropped, after
+ * the file). `store(params)` opens another store (another replica) with URL parameters such as `?max=2`.
+ */
+export function postgresStoresPerFile(): { store: (params?: string) => PostgresStore; dbName: () => string } {
+  const reachable = postgresReachableSync();
+  let name = '';
+  const stores: PostgresStore[] = [];
+  beforeAll(async () => {
+    if (reachable) name = await createTestDatabase();
+  });
+  afterAll(async () => {
+    for (const s of stores) await s.close().catch(() => undefined);
+    if (reachable) await dropTestDatabase(name);
+  });
+  return {
+    store: (params = '') => {
+      const s = new PostgresStore({ kind: 'postgres', url: testDatabaseUrl(name, params) });
+      stores.push(s);
+      return s;
+    },
+    dbName: () => name,
+  };
 }

@@ -465,6 +465,26 @@ describe('DELETE and user removal', () => {
     expect(await gw.store.pageMembers('groups-b', g.id, { limit: 10 })).toEqual({ members: [] });
   });
 
+  test('GET of a group over several member pages (read several at once): every member once, in member order, valid JSON', async () => {
+    const ids: string[] = [];
+    const g0 = unique('g');
+    for (let i = 0; i < 11; i++) {
+      const round = Array.from({ length: 1000 }, (_, k) => gw.store.createUser('groups-a', {
+        userName: `big${i}-${k}-${g0}@example.com`, active: true, emails: [], resource: { userName: `big${i}-${k}-${g0}@example.com` },
+      }));
+      ids.push(...(await gw.store.together(() => Promise.all(round))).map((u) => u.id));
+    }
+    const name = unique('big');
+    const g = (await gw.store.createGroup('groups-a', { displayName: name, resource: { displayName: name } }, ids)).group;
+    const res = await fetch(`${gw.api}/Groups/${g.id}`, { headers: { authorization: `Bearer ${t}` } });
+    expect(res.status).toBe(200);
+    const body = JSON.parse(await res.text()) as { id: string; members: { value: string; $ref: string }[] };
+    expect(body.id).toBe(g.id);
+    expect(body.members).toHaveLength(11_000);
+    expect(body.members.map((m) => m.value)).toEqual((await gw.store.listMembers('groups-a', g.id)).map((m) => m.value));
+    expect(body.members[10_999].$ref).toBe(`${gw.api}/Users/${body.members[10_999].value}`);
+  }, 120_000);
+
   sqliteOnly('deleting a group or a user leaves no membership rows behind (SQLite deletes them itself)', async () => {
     const [a, b] = await newUsers(2, 'rows');
     const g = await newGroup('rows', [a, b]);

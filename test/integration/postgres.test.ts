@@ -7,26 +7,10 @@ import { Client } from 'pg';
 import { StoreError } from '../../src/store/errors';
 import { migrationFiles } from '../../src/store/migration-files';
 import { PostgresStore } from '../../src/store/postgres';
-import { createTestDatabase, dropTestDatabase, postgresReachableSync, postgresTest, testDatabaseUrl } from '../helpers/postgres';
+import { createTestDatabase, dropTestDatabase, postgresStoresPerFile, postgresTest, testDatabaseUrl } from '../helpers/postgres';
 import { PATCH_SCHEMA, scim, user } from '../helpers/gateway';
 
-const reachable = postgresReachableSync();
-let dbName: string;
-const stores: PostgresStore[] = [];
-
-function store(params = ''): PostgresStore {
-  const s = new PostgresStore({ kind: 'postgres', url: testDatabaseUrl(dbName, params) });
-  stores.push(s);
-  return s;
-}
-
-beforeAll(async () => {
-  if (reachable) dbName = await createTestDatabase();
-});
-afterAll(async () => {
-  for (const s of stores) await s.close().catch(() => undefined);
-  if (reachable) await dropTestDatabase(dbName);
-});
+const { store, dbName: db } = postgresStoresPerFile();
 
 /** A visible skip when no PostgreSQL answers (a failure under CI=true): postgresTest. */
 const pg = postgresTest;
@@ -132,7 +116,7 @@ describe('PostgresStore', () => {
     const target = `target-${randomUUID()}`;
     await s.egress.ingest(target, tenant, ['user.created'], 1000);
     // A transaction that draws the lower seq and stays open…
-    const held = new Client({ connectionString: testDatabaseUrl(dbName) });
+    const held = new Client({ connectionString: testDatabaseUrl(db()) });
     await held.connect();
     try {
       await held.query('BEGIN');
@@ -194,25 +178,25 @@ describe('PostgresStore', () => {
 
   pg('connection loss: a store pointed at a closed port fails with StoreError unavailable', async () => {
     const dead = new PostgresStore({ kind: 'postgres', url: 'postgres://postgres@127.0.0.1:1/nothing?connect_timeout=2' });
-    stores.push(dead);
     for (const op of [() => dead.ping(), () => dead.getUser('t', 'x'), () => newUser(dead, 't'), () => dead.migrate(),
       () => dead.egress.ingest('x', 't', ['user.created'], 10)]) {
       const e = await op().then(() => undefined, (err: unknown) => err);
       expect(e).toBeInstanceOf(StoreError);
       expect((e as StoreError).code).toBe('unavailable');
     }
+    await dead.close();
   });
 
   pg('a terminated backend surfaces as unavailable, and the pool recovers', async () => {
     const s = store('?max=1');
     await s.migrate();
     await s.ping();
-    await s.pool.query(`SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = $1 AND pid <> pg_backend_pid()`, [dbName])
+    await s.pool.query(`SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = $1 AND pid <> pg_backend_pid()`, [db()])
       .catch(() => undefined);
     const c = await s.pool.connect();
     const pid = (await c.query('SELECT pg_backend_pid() AS pid')).rows[0].pid;
     c.release();
-    const killer = new Client({ connectionString: testDatabaseUrl(dbName) });
+    const killer = new Client({ connectionString: testDatabaseUrl(db()) });
     await killer.connect();
     await killer.query('SELECT pg_terminate_backend($1)', [pid]);
     await killer.end();
@@ -267,7 +251,7 @@ describe('a single member add or remove runs as one statement, with the same eff
     const sorted = [...ids].sort();
     expect(added.added).toEqual(sorted);
     expect(added.group.version).toBe(g.version + 1);
-    const c = new Client({ connectionString: testDatabaseUrl(dbName) });
+    const c = new Client({ connectionString: testDatabaseUrl(db()) });
     await c.connect();
     try {
       const events = (await c.query(`SELECT type, payload FROM outbox WHERE tenant = $1 AND aggregate = $2 AND type <> 'group.created' ORDER BY seq`,

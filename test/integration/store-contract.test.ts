@@ -255,6 +255,29 @@ describe('member JSON', () => {
     expect(pages.join(',')).toBe(expected.join(','));
     expect(await store.pageMemberJson(T, 'no-such-group', ref, { limit: 2 })).toEqual({ json: '', count: 0 });
   });
+
+  test('memberPageEnds: the cursors ending each full page; ranges between them (after … through) cover every member once', async () => {
+    const ids: string[] = [];
+    for (let i = 0; i < 7; i++) ids.push((await newUser()).id);
+    const g = (await store.createGroup(T, group('ends'), ids)).group;
+    const ref = 'r/';
+    const ends = await store.memberPageEnds(T, g.id, 3);
+    expect(ends).toHaveLength(2);
+    // The same cursors as paging with limit 3.
+    const first = await store.pageMemberJson(T, g.id, ref, { limit: 3 });
+    expect(first.next).toBe(ends[0]);
+    expect((await store.pageMemberJson(T, g.id, ref, { after: ends[0], limit: 3 })).next).toBe(ends[1]);
+    const ranges = [...ends, undefined].map((through, i) => ({ after: i ? ends[i - 1] : undefined, through }));
+    const pages = await Promise.all(ranges.map((r) => store.pageMemberJson(T, g.id, ref, { ...r, limit: 1000 })));
+    expect(pages.map((p) => p.count)).toEqual([3, 3, 1]);
+    const whole = await store.pageMemberJson(T, g.id, ref, { limit: 1000 });
+    expect(pages.map((p) => p.json).join(',')).toBe(whole.json);
+    // A range is bounded by `through`, not by the limit's count alone.
+    expect((await store.pageMemberJson(T, g.id, ref, { through: ends[0], limit: 1000 })).count).toBe(3);
+    expect(await store.memberPageEnds(T, g.id, 7)).toHaveLength(1);
+    expect(await store.memberPageEnds(T, g.id, 8)).toEqual([]);
+    expect(await store.memberPageEnds(T, 'no-such-group', 3)).toEqual([]);
+  });
 });
 
 describe('together', () => {

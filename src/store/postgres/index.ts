@@ -6,9 +6,9 @@ import { randomUUID } from 'node:crypto';
 import type { Pool, PoolClient } from 'pg';
 import { auditSummary, changedAttributes, repairTarget, type AuditActor, type AuditQuery, type AuditRecord, type AuditTarget } from '../audit';
 import { StoreError, unknownMembers } from '../errors';
-import { groupSummary, groupUpdatedEvent, MEMBER_IDS_PER_EVENT, MemberDelta, memberEvents, userSummary, userUpdateEvents, type ChangeEvent } from '../events';
+import { groupSummary, groupUpdatedEvent, MemberDelta, memberEvents, userSummary, userUpdateEvents, type ChangeEvent } from '../events';
 import type {
-  GroupChange, GroupInput, GroupRecord, GroupWriteResult, Json, ListQuery, ListResult, MemberJsonPage, MemberPage, MemberRecord, Store,
+  GroupChange, GroupInput, GroupRecord, GroupWriteResult, Json, ListQuery, ListResult, MemberJsonPage, MemberJsonRange, MemberPage, MemberRecord, Store,
   UserInput, UserRecord, WriteOptions,
 } from '../types';
 import { PostgresEgressStore } from './egress';
@@ -18,10 +18,12 @@ import { uniqueSorted } from '../member-ids';
 import { checkVersion, now } from '../write-rules';
 import { auditConditions, where } from '../where';
 import { linksFor, matchColumn, type GroupLinkRule, type LinkableGroup } from '../link-rules';
-import { ADD_MEMBERS_SQL, GROUP_COLUMNS, memberChangeSql } from './member-statement';
+import { ADD_MEMBERS_SQL, GROUP_COLUMNS } from './member-statement';
+import { DEFAULT_MEMBER_BATCH, MemberBatcher } from './member-batch';
+import { RevocationLookups } from './revocation-lookups';
 import { migratePostgres, pendingPostgresMigrations } from './migrate';
 import { PgGroupCommit, type Tx } from './group-commit';
-import { createPool, isRetryable, mapError, prepared, rollbackAndRelease, sqlState } from './pool';
+import { createPool, groupCommitSettings, isRetryable, mapError, prepared, rollbackAndRelease, sqlState } from './pool';
 
 export interface PostgresConfig {
   kind: 'postgres';
@@ -62,6 +64,12 @@ function toGroup(r: GroupRow): GroupRecord {
 
 const MAX_TRIES = 5;
 
+/** A member cursor as a rid, or past every rid when there is none. */
+function cursorOrMax(cursor: string | undefined): number {
+  const n = cursor === undefined ? NaN : Number(cursor);
+  return Number.isSafeInteger(n) ? n : Number.MAX_SAFE_INTEGER;
+}
+
 export class PostgresStore implements Store {
   readonly kind = 'postgres' as const;
   readonly pool: Pool;
@@ -78,9 +86,14 @@ export class PostgresStore implements Store {
       // Half the pool: reads and other writers keep connections while a batch commits.
       parallel: Math.max(1, Math.floor(this.pool.options.max / 2)),
     });
+    this.revocations = new RevocationLookups(this.pool);
+    this.members = new MemberBatcher(this.pool, () => { for (const l of this.commitListeners) l(); },
+      { ...DEFAULT_MEMBER_BATCH, ...groupCommitSettings(config.url) });
   }
 
   private readonly commits: PgGroupCommit;
+  private readonly members: MemberBatcher;
+  private readonly revocations: RevocationLookups;
 
   together<T>(fn: () => Promise<T>): Promise<T> {
     return this.commits.together(fn);
@@ -488,7 +501,7 @@ export class PostgresStore implements Store {
     return r.rows.length === page.limit ? { members, next: String(r.rows[r.rows.length - 1].rid) } : { members };
   }
 
-  async pageMemberJson(tenant: string, groupId: string, ref: string, page: { after?: string; limit: number }): Promise<MemberJsonPage> {
+  async pageMemberJson(tenant: string, groupId: string, ref: string, page: MemberJsonRange): Promise<MemberJsonPage> {
     const after = page.after === undefined ? 0 : Number(page.after);
     // to_json(text) is the JSON string literal, escaped as JSON.stringify escapes it. The user is looked up per member
     // (a subquery the planner keeps per row): with statistics, a join was planned as a hash join that scanned every
@@ -500,9 +513,17 @@ export class PostgresStore implements Store {
        FROM (SELECT m.member_id AS value, m.member_rid AS rid,
                     (SELECT COALESCE(u.display_name, u.user_name) FROM users u WHERE u.rid = m.member_rid) AS display
              FROM group_members m
-             WHERE m.tenant = $2 AND m.group_id = $3 AND m.member_rid > $4 ORDER BY m.member_rid LIMIT $5) page`),
-      [ref, tenant, groupId, Number.isSafeInteger(after) ? after : 0, page.limit]))).rows[0];
+             WHERE m.tenant = $2 AND m.group_id = $3 AND m.member_rid > $4 AND m.member_rid <= $6
+             ORDER BY m.member_rid LIMIT $5) page`),
+      [ref, tenant, groupId, Number.isSafeInteger(after) ? after : 0, page.limit, cursorOrMax(page.through)]))).rows[0];
     return r.n === page.limit ? { json: r.json ?? '', count: r.n, next: r.last! } : { json: r.json ?? '', count: r.n };
+  }
+
+  async memberPageEnds(tenant: string, groupId: string, size: number): Promise<string[]> {
+    const r = await this.read((p) => p.query<{ rid: string }>(prepared(
+      `SELECT member_rid::text AS rid FROM (SELECT member_rid, row_number() OVER (ORDER BY member_rid) AS n FROM group_members
+         WHERE tenant = $1 AND group_id = $2) x WHERE n % $3 = 0 ORDER BY member_rid`), [tenant, groupId, size]));
+    return r.rows.map((x) => x.rid);
   }
 
   async changeGroup(tenant: string, id: string, change: GroupChange, opts?: WriteOptions): Promise<GroupWriteResult> {
@@ -513,7 +534,7 @@ export class PostgresStore implements Store {
     const lockLate = !change.attributes && opts?.ifVersion === undefined;
     const only = change.members.length === 1 ? change.members[0] : undefined;
     if (lockLate && only && (only.op === 'add' || only.op === 'remove') && only.ids.length) {
-      return this.memberChangeInOneStatement(tenant, id, only.op, only.ids, stamp, opts?.actor);
+      return this.memberChangeBatched(tenant, id, only.op, only.ids, opts?.actor);
     }
     try {
       return await this.tx(async (t) => {
@@ -579,34 +600,12 @@ export class PostgresStore implements Store {
     }
   }
 
-  /** One add or remove of members as a single statement (member-statement.ts); retried on deadlock. */
-  private async memberChangeInOneStatement(
-    tenant: string, id: string, op: 'add' | 'remove', memberIds: string[], stamp: string, actor?: AuditActor,
+  /** One add or remove of members, through the group commit of member changes (member-batch.ts). */
+  private async memberChangeBatched(
+    tenant: string, groupId: string, op: 'add' | 'remove', memberIds: string[], actor?: AuditActor,
   ): Promise<GroupWriteResult> {
-    const values: unknown[] = [tenant, id, uniqueSorted(memberIds), stamp, MEMBER_IDS_PER_EVENT];
-    if (actor) values.push(actor.subject ?? null, actor.jti ?? null, actor.mount, actor.operation, actor.requestId ?? null);
-    interface Answer { missing: string[] | null; changed: string[] | null; touched: GroupRow | null; current: GroupRow | null }
-    // Not batched with other requests' changes (group commit): measured A/B on the hot-group benchmark, one shared
-    // transaction per event-loop turn ran slower than these autocommit statements, which overlap everything but
-    // the short version bump (bench/postgres.js, 2026-12-03; see the README's benchmark notes).
-    for (let attempt = 1; ; attempt++) {
-      let row: Answer;
-      try {
-        row = (await this.pool.query<Answer>({ ...prepared(memberChangeSql(op, !!actor)), values })).rows[0];
-      } catch (e) {
-        if (attempt < MAX_TRIES && isRetryable(e)) {
-          await new Promise((r) => setTimeout(r, Math.random() * 10 * attempt));
-          continue;
-        }
-        throw mapError(this.memberGone(e, id));
-      }
-      if (row.missing?.length) throw unknownMembers(row.missing);
-      const group = row.touched ?? row.current;
-      if (!group) throw new StoreError('not_found', `Group ${id} not found`);
-      const changed = row.changed ?? [];
-      if (changed.length) for (const l of this.commitListeners) l();
-      return { group: toGroup(group), added: op === 'add' ? changed : [], removed: op === 'remove' ? changed : [] };
-    }
+    const { group, changed } = await this.members.submit({ tenant, groupId, op, memberIds, actor });
+    return { group: toGroup(group), added: op === 'add' ? changed : [], removed: op === 'remove' ? changed : [] };
   }
 
   async deleteGroup(tenant: string, id: string, opts?: WriteOptions): Promise<void> {
@@ -638,7 +637,6 @@ export class PostgresStore implements Store {
   }
 
   async isRevoked(jti: string): Promise<boolean> {
-    const r = await this.read((p) => p.query({ ...prepared('SELECT 1 FROM revoked_tokens WHERE jti = $1'), values: [jti] }));
-    return r.rows.length > 0;
+    return this.revocations.isRevoked(jti);
   }
 }

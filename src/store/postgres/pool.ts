@@ -9,6 +9,8 @@ interface PgSettings {
   max: number;
   statementTimeoutMs: number;
   connectTimeoutMs: number;
+  /** Group commit of member changes (member-batch.ts): batches at once (0: off) and the gathering window. */
+  groupCommit: { inFlight: number; windowUs: number };
 }
 
 /**
@@ -32,7 +34,11 @@ function pgSettings(url: string): PgSettings {
   const max = int(take('max') ?? take('pool_max'), 10, 1, 1000);
   const statementTimeoutMs = int(take('statement_timeout'), 15_000, 0, 86_400_000);
   const connectTimeoutMs = int(take('connect_timeout'), 10, 0, 3600) * 1000;
-  return { connectionString: u.toString(), max, statementTimeoutMs, connectTimeoutMs };
+  const groupCommit = {
+    inFlight: int(take('group_commit_batches'), 1, 0, max),
+    windowUs: int(take('group_commit_window_us'), 0, 0, 100_000),
+  };
+  return { connectionString: u.toString(), max, statementTimeoutMs, connectTimeoutMs, groupCommit };
 }
 
 const INT8 = 20;
@@ -45,6 +51,11 @@ const types = {
     return pg.types.getTypeParser(oid, format as 'text');
   },
 };
+
+/** The group commit settings of a DATABASE_URL (`group_commit_batches`, default 1; `group_commit_window_us`, default 0). */
+export function groupCommitSettings(url: string): PgSettings['groupCommit'] {
+  return pgSettings(url).groupCommit;
+}
 
 export function createPool(url: string, onError?: (e: Error) => void): pg.Pool {
   const s = pgSettings(url);

@@ -9,7 +9,7 @@ import { auditSummary, changedAttributes, repairTarget, type AuditActor, type Au
 import { StoreError, unknownMembers } from '../errors';
 import { groupSummary, groupUpdatedEvent, MemberDelta, memberEvents, userSummary, userUpdateEvents, type ChangeEvent } from '../events';
 import type {
-  GroupChange, GroupInput, GroupRecord, GroupWriteResult, Json, ListQuery, ListResult, MemberJsonPage, MemberPage, MemberRecord, Store,
+  GroupChange, GroupInput, GroupRecord, GroupWriteResult, Json, ListQuery, ListResult, MemberJsonPage, MemberJsonRange, MemberPage, MemberRecord, Store,
   UserInput, UserRecord, WriteOptions,
 } from '../types';
 import { uniqueSorted } from '../member-ids';
@@ -226,14 +226,18 @@ export class SqliteStore implements Store {
          ORDER BY m.user_rid LIMIT ?`),
 
       // The same page as membersPage, as one string of member JSON (json_quote escapes as JSON.stringify does).
-      memberJsonPage: db.prepare<[string, string, string, number, number], { json: string | null; n: number; last: number | null }>(
+      memberJsonPage: db.prepare<[string, string, string, number, number, number], { json: string | null; n: number; last: number | null }>(
         `SELECT string_agg('{"value":' || json_quote(value) || ',"$ref":' || json_quote(ref || value) || ',"type":"User"'
                 || CASE WHEN display IS NULL THEN '' ELSE ',"display":' || json_quote(display) END || '}', ',' ORDER BY rid) AS json,
                 count(*) AS n, max(rid) AS last
          FROM (SELECT u.id AS value, COALESCE(u.display_name, u.user_name) AS display, m.user_rid AS rid, ? AS ref
                FROM group_members m CROSS JOIN users u
-               WHERE m.group_rid = (SELECT rid FROM groups WHERE tenant = ? AND id = ?) AND m.user_rid > ? AND u.rid = m.user_rid
+               WHERE m.group_rid = (SELECT rid FROM groups WHERE tenant = ? AND id = ?) AND m.user_rid > ? AND m.user_rid <= ?
+                 AND u.rid = m.user_rid
                ORDER BY m.user_rid LIMIT ?)`),
+      memberPageEnds: db.prepare<[string, string, number], { rid: number }>(
+        `SELECT user_rid AS rid FROM (SELECT user_rid, row_number() OVER (ORDER BY user_rid) AS n FROM group_members
+           WHERE group_rid = (SELECT rid FROM groups WHERE tenant = ? AND id = ?)) WHERE n % ? = 0 ORDER BY user_rid`),
 
       // A configured link, unless the target already has one for the group (a stored link always wins).
       insertRuleLink: db.prepare<[string, string, string, string, string]>(
@@ -514,10 +518,16 @@ export class SqliteStore implements Store {
     return rows.length === page.limit ? { members, next: String(rows[rows.length - 1].rid) } : { members };
   }
 
-  async pageMemberJson(tenant: string, groupId: string, ref: string, page: { after?: string; limit: number }): Promise<MemberJsonPage> {
+  async pageMemberJson(tenant: string, groupId: string, ref: string, page: MemberJsonRange): Promise<MemberJsonPage> {
     const after = page.after === undefined ? 0 : Number(page.after);
-    const r = this.s.memberJsonPage.get(ref, tenant, groupId, Number.isSafeInteger(after) ? after : 0, page.limit)!;
+    const through = page.through === undefined ? NaN : Number(page.through);
+    const r = this.s.memberJsonPage.get(ref, tenant, groupId, Number.isSafeInteger(after) ? after : 0,
+      Number.isSafeInteger(through) ? through : Number.MAX_SAFE_INTEGER, page.limit)!;
     return r.n === page.limit ? { json: r.json ?? '', count: r.n, next: String(r.last) } : { json: r.json ?? '', count: r.n };
+  }
+
+  async memberPageEnds(tenant: string, groupId: string, size: number): Promise<string[]> {
+    return this.s.memberPageEnds.all(tenant, groupId, size).map((r) => String(r.rid));
   }
 
   async changeGroup(tenant: string, id: string, change: GroupChange, opts?: WriteOptions): Promise<GroupWriteResult> {

@@ -1,0 +1,138 @@
+// Group commit of member changes on PostgreSQL (issue 16, member-batch.ts): member changes that arrive together are
+// applied by one statement, yet each request keeps its own answer, version, events (in version order) and audit
+// record, and fails alone. Requests of one batch share the statement's timestamp, which is how these tests see that
+// they were applied together. Runs whenever the server at TEST_PG_URL answers; a visible skip otherwise, and a
+// failure under CI=true.
+import { randomUUID } from 'node:crypto';
+import type { AuditActor } from '../../src/store/audit';
+import { StoreError } from '../../src/store/errors';
+import { PostgresStore } from '../../src/store/postgres';
+import type { GroupWriteResult } from '../../src/store/types';
+import { postgresReachableSync, postgresStoresPerFile, postgresTest as pg } from '../helpers/postgres';
+
+const { store } = postgresStoresPerFile();
+beforeAll(async () => {
+  if (postgresReachableSync()) await store().migrate();
+});
+
+const actor = (requestId: string): AuditActor => ({ subject: 'okta', jti: 'j1', mount: '/api/scim/v2', operation: 'patch', requestId });
+
+async function fixture(s: PostgresStore, users: number, groups = 1) {
+  const tenant = `gc-${randomUUID().slice(0, 8)}`;
+  const ids: string[] = [];
+  for (let i = 0; i < users; i++) {
+    ids.push((await s.createUser(tenant, { userName: `u${i}-${randomUUID()}`, active: true, emails: [], resource: {} })).id);
+  }
+  const gs: string[] = [];
+  for (let i = 0; i < groups; i++) gs.push((await s.createGroup(tenant, { displayName: `G${i}`, resource: { displayName: `G${i}` } }, [])).group.id);
+  return { tenant, ids, groups: gs };
+}
+
+const change = (s: PostgresStore, tenant: string, g: string, op: 'add' | 'remove', ids: string[], requestId: string = randomUUID()) =>
+  s.changeGroup(tenant, g, { members: [{ op, ids }] }, { actor: actor(requestId) });
+
+async function eventsOf(s: PostgresStore, tenant: string, g: string) {
+  return (await s.egress.listOutbox({ tenant, aggregate: `group:${g}`, limit: 1000 })).filter((e) => e.type.startsWith('group.members_'));
+}
+
+describe('PostgreSQL group commit of member changes', () => {
+  pg('changes arriving together share one statement; each has its own version, event and audit record; one unknown member fails alone', async () => {
+    const s = store();
+    const { tenant, ids, groups: [g] } = await fixture(s, 8);
+    const asked = [...ids.slice(0, 4), 'no-such-user', ...ids.slice(4)];
+    const answers = await Promise.allSettled(asked.map((id, i) => change(s, tenant, g, 'add', [id], `req-${i}`)));
+    const failed = answers[4];
+    expect(failed.status).toBe('rejected');
+    expect((failed as PromiseRejectedResult).reason).toBeInstanceOf(StoreError);
+    expect((failed as PromiseRejectedResult).reason.code).toBe('invalid_members');
+    const ok = answers.filter((a): a is PromiseFulfilledResult<GroupWriteResult> => a.status === 'fulfilled').map((a) => a.value);
+    expect(ok).toHaveLength(8);
+    // Versions 2 … 9 in arrival order, each request its own.
+    expect(ok.map((r) => r.group.version)).toEqual([2, 3, 4, 5, 6, 7, 8, 9]);
+    expect(ok.map((r) => r.added)).toEqual(ids.map((id) => [id]));
+    // Applied together: one timestamp for all of them.
+    expect(new Set(ok.map((r) => r.group.modified)).size).toBe(1);
+    expect((await s.getGroup(tenant, g))!.version).toBe(9);
+    expect((await s.listMembers(tenant, g)).map((m) => m.value).sort()).toEqual([...ids].sort());
+    // One event per success, in version order (seq order), with one commit's timestamp.
+    const events = await eventsOf(s, tenant, g);
+    expect(events.map((e) => e.payload.userIds)).toEqual(ids.map((id) => [id]));
+    expect(new Set(events.map((e) => e.created)).size).toBe(1);
+    // One audit record per success, none for the failure.
+    const audit = await s.listAudit({ tenant, resourceId: g, operation: 'patch', limit: 100 });
+    expect(audit.map((a) => a.requestId).sort()).toEqual(['req-0', 'req-1', 'req-2', 'req-3', 'req-5', 'req-6', 'req-7', 'req-8']);
+    expect(audit.find((a) => a.requestId === 'req-5')!.summary).toEqual({ membersAdded: [ids[4]] });
+  });
+
+  pg('an add and a remove of the same member in one turn run one after the other, in arrival order', async () => {
+    const s = store();
+    const { tenant, ids: [u], groups: [g] } = await fixture(s, 1);
+    const [added, removed] = await Promise.all([change(s, tenant, g, 'add', [u]), change(s, tenant, g, 'remove', [u])]);
+    expect([added.group.version, added.added]).toEqual([2, [u]]);
+    expect([removed.group.version, removed.removed]).toEqual([3, [u]]);
+    expect(await s.listMembers(tenant, g)).toEqual([]);
+    expect((await eventsOf(s, tenant, g)).map((e) => e.type)).toEqual(['group.members_added', 'group.members_removed']);
+  });
+
+  pg('a batch over several groups: versions counted per group; a missing group fails alone; no-op changes keep the version', async () => {
+    const s = store();
+    const { tenant, ids, groups: [a, b] } = await fixture(s, 4, 2);
+    await change(s, tenant, a, 'add', [ids[3]]);
+    const answers = await Promise.allSettled([
+      change(s, tenant, a, 'add', [ids[0]]),
+      change(s, tenant, b, 'add', [ids[0], ids[1]]),
+      change(s, tenant, 'no-such-group', 'add', [ids[2]]),
+      change(s, tenant, a, 'add', [ids[1]]),
+      change(s, tenant, b, 'remove', [ids[2]]), // not a member: nothing changes
+      change(s, tenant, a, 'remove', [ids[3]]),
+    ]);
+    const value = (i: number) => (answers[i] as PromiseFulfilledResult<GroupWriteResult>).value;
+    expect((answers[2] as PromiseRejectedResult).reason.code).toBe('not_found');
+    expect([value(0).group.version, value(3).group.version, value(5).group.version]).toEqual([3, 4, 5]);
+    expect(value(1).group.version).toBe(2);
+    expect([value(4).group.version, value(4).removed]).toEqual([2, []]);
+    expect((await s.getGroup(tenant, a))!.version).toBe(5);
+    expect((await s.getGroup(tenant, b))!.version).toBe(2);
+    expect((await s.listMembers(tenant, a)).map((m) => m.value).sort()).toEqual([ids[0], ids[1]].sort());
+    expect((await s.listMembers(tenant, b)).map((m) => m.value).sort()).toEqual([ids[0], ids[1]].sort());
+    expect((await eventsOf(s, tenant, a)).map((e) => [e.type, e.payload.userIds])).toEqual([
+      ['group.members_added', [ids[3]]], ['group.members_added', [ids[0]]], ['group.members_added', [ids[1]]],
+      ['group.members_removed', [ids[3]]],
+    ]);
+    // The no-op remove is audited (with an empty summary) like any request that reached the group.
+    const audit = await s.listAudit({ tenant, resourceId: b, operation: 'patch', limit: 10 });
+    expect(audit.map((r) => r.summary)).toContainEqual({});
+  });
+
+  pg('two stores (two replicas) hammering the same groups: no lost update, versions and event order exact', async () => {
+    const one = store();
+    const two = store();
+    const { tenant, ids, groups } = await fixture(one, 20, 3);
+    // Every user added to every group, then half removed again, spread over both stores and all at once.
+    const adds = groups.flatMap((g) => ids.map((id, i) => change(i % 2 ? one : two, tenant, g, 'add', [id])));
+    const firstRound = await Promise.all(adds);
+    const removes = groups.flatMap((g) => ids.slice(0, 10).map((id, i) => change(i % 2 ? two : one, tenant, g, 'remove', [id])));
+    const secondRound = await Promise.all(removes);
+    for (const g of groups) {
+      const versions = [...firstRound, ...secondRound].filter((r) => r.group.id === g).map((r) => r.group.version).sort((x, y) => x - y);
+      expect(versions).toEqual(Array.from({ length: 30 }, (_, i) => i + 2));
+      expect((await one.getGroup(tenant, g))!.version).toBe(31);
+      expect((await two.listMembers(tenant, g)).map((m) => m.value).sort()).toEqual(ids.slice(10).sort());
+      // Seq order of the group's events is the order of the versions their requests were given.
+      const byMember = new Map([...firstRound, ...secondRound].filter((r) => r.group.id === g)
+        .map((r) => [`${r.added.length ? 'add' : 'remove'}:${[...r.added, ...r.removed][0]}`, r.group.version]));
+      const order = (await eventsOf(one, tenant, g)).map((e) => byMember.get(`${e.type === 'group.members_added' ? 'add' : 'remove'}:${(e.payload.userIds as string[])[0]}`));
+      expect(order).toEqual([...order].sort((x, y) => x! - y!));
+      expect(order).toHaveLength(30);
+    }
+  });
+
+  pg('group_commit_batches=0 turns it off: each change its own statement, same answers', async () => {
+    const s = store('?group_commit_batches=0');
+    const { tenant, ids, groups: [g] } = await fixture(s, 3);
+    const answers = await Promise.all(ids.map((id) => change(s, tenant, g, 'add', [id])));
+    expect(answers.map((r) => r.group.version).sort()).toEqual([2, 3, 4]);
+    await expect(change(s, tenant, g, 'add', ['nobody'])).rejects.toMatchObject({ code: 'invalid_members' });
+    expect((await s.listMembers(tenant, g))).toHaveLength(3);
+  });
+});
