@@ -9,7 +9,7 @@ import { createLogger } from './log';
 import { connectorFor } from './egress/connectors';
 import { reconcileTarget } from './egress/reconcile';
 import { reportText } from './egress/reconcile-report';
-import { loadTargets, openRuntime, startReconciler, startWorker } from './runtime';
+import { loadTargets, openRuntime, startReconciler, startSampler, startWorker } from './runtime';
 import type { Store } from './store/types';
 
 function config(): Config {
@@ -184,6 +184,7 @@ export function program(): Command {
       const rt = await openRuntime(cfg, log, { targets });
       const worker = startWorker(cfg, rt, log, targets)!;
       const stopReconcile = startReconciler(cfg, rt, log, targets);
+      const stopSamples = startSampler(cfg, rt, log, targets);
       // The worker's timers are unref'd (they must not hold a server open); here nothing else would keep the
       // process alive, so it would exit as soon as the first pass ended.
       const keepAlive = setInterval(() => undefined, 1 << 30);
@@ -191,6 +192,7 @@ export function program(): Command {
       const { exitOnSignals } = await import('./main');
       exitOnSignals(async () => {
         clearInterval(keepAlive);
+        stopSamples?.();
         // Deliveries still running near the deadline have their claims released, so another worker takes them.
         await worker.stop(Math.max(0, deadline * 0.8 - 200));
         await stopReconcile?.();

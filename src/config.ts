@@ -61,6 +61,10 @@ export interface Config {
   reconcileIntervalMs?: number;
   /** How long a claimed delivery batch stays leased (WORKER_LEASE_MS); the worker's default when unset. */
   workerLeaseMs?: number;
+  /** CONSOLE: serve the operator console at /console (default true). */
+  console: boolean;
+  /** TARGET_SAMPLE_INTERVAL: how often the worker samples each target's delivery counts for the console (ms). */
+  targetSampleIntervalMs: number;
   /** Operations and limits (see OpsConfig). */
   ops: OpsConfig;
 }
@@ -272,5 +276,20 @@ export function loadConfig(env: Env = process.env): Config {
     workerCoalesceMs: intVar(env, 'WORKER_COALESCE_MS', 200, 0, 60_000),
     workerLeaseMs: env.WORKER_LEASE_MS ? intVar(env, 'WORKER_LEASE_MS', 0, 1000, 86_400_000) : undefined,
     reconcileIntervalMs: reconcileInterval(env.RECONCILE_INTERVAL),
+    console: boolVar(env, 'CONSOLE', true),
+    targetSampleIntervalMs: sampleInterval(env.TARGET_SAMPLE_INTERVAL),
   };
+}
+
+/** TARGET_SAMPLE_INTERVAL: a duration from 1s to 1h (default 1m). */
+function sampleInterval(text: string | undefined): number {
+  if (text === undefined || text.trim() === '') return 60_000;
+  let ms: number;
+  try {
+    ms = parseDuration(text);
+  } catch (e) {
+    throw new ConfigError('TARGET_SAMPLE_INTERVAL', (e as Error).message);
+  }
+  if (ms < 1000 || ms > 3_600_000) throw new ConfigError('TARGET_SAMPLE_INTERVAL', 'must be between 1s and 1h');
+  return ms;
 }

@@ -9,7 +9,7 @@ import { ConfigError } from './config-error';
 import type { DeliveryWorker } from './egress';
 import { createLogger } from './log';
 import { GatewayMetrics } from './ops/metrics';
-import { loadTargets, openRuntime, startReconciler, startWorker } from './runtime';
+import { loadTargets, openRuntime, startReconciler, startSampler, startWorker } from './runtime';
 import { answerUnparsedRequests } from './http/scim-error';
 import { buildApp } from './server';
 import type { Store } from './store/types';
@@ -55,6 +55,7 @@ export async function start(config: Config): Promise<RunningGateway> {
     limits: { maxMembersPerRequest: ops.maxMembersPerRequest, maxFilterLength: ops.maxFilterLength, maxFilterDepth: ops.maxFilterDepth },
     bulk: { maxOperations: ops.bulkMaxOperations, maxPayloadSize: ops.bulkMaxPayloadSize },
     draining: () => draining,
+    console: config.console,
     // /readyz checks the worker only when one runs in this process (it starts right after listen).
     workerAlive: config.workerInProcess && targets.length ? () => worker?.isAlive() ?? false : undefined,
   });
@@ -69,6 +70,7 @@ export async function start(config: Config): Promise<RunningGateway> {
   log.info({ host: config.host, port, database: config.database.kind, mounts: ['/api/scim/v2', '/sso/scim/v2'] }, 'scimbridge listening');
   worker = config.workerInProcess ? startWorker(config, rt, log, targets, metrics.egress()) : undefined;
   const stopReconcile = config.workerInProcess ? startReconciler(config, rt, log, targets, metrics.reconcile()) : undefined;
+  const stopSamples = config.workerInProcess ? startSampler(config, rt, log, targets) : undefined;
   const stopRetention = scheduleAuditRetention(rt.store, ops.auditRetentionDays, log);
 
   let closing: Promise<boolean> | undefined;
@@ -76,6 +78,7 @@ export async function start(config: Config): Promise<RunningGateway> {
     const deadline = Date.now() + deadlineMs;
     draining = true;
     stopRetention();
+    stopSamples?.();
     // Stop accepting; idle keep-alive connections go now, busy ones as soon as their response is out.
     let httpClosed = false;
     const closed = new Promise<void>((resolve) => server.close(() => { httpClosed = true; resolve(); }));

@@ -7,6 +7,7 @@ import { createWorker, type DeliveryWorker } from './egress';
 import { connectorFor } from './egress/connectors';
 import type { EgressMetrics, ReconcileMetrics } from './egress/metrics';
 import { scheduleReconciliation } from './egress/reconcile';
+import { scheduleTargetSamples } from './egress/samples';
 import { groupLinkRules, loadTargetsFile, type TargetConfig } from './egress/targets';
 import { PostgresStore } from './store/postgres';
 import { SqliteStore } from './store/sqlite';
@@ -39,6 +40,12 @@ export function startReconciler(config: Config, rt: Runtime, log: Logger, target
   if (!readable.length) return undefined;
   log.info({ intervalMs: config.reconcileIntervalMs, targets: readable.map((t) => t.config.name) }, 'reconciliation scheduled');
   return scheduleReconciliation(rt.store, readable, config.reconcileIntervalMs, log.child({ component: 'reconcile' }), metrics);
+}
+
+/** The console's target samples (TARGET_SAMPLE_INTERVAL), beside a delivery worker; a stop function, or none without targets. */
+export function startSampler(config: Config, rt: Runtime, log: Logger, targets: TargetConfig[]): (() => void) | undefined {
+  if (!targets.length) return undefined;
+  return scheduleTargetSamples(rt.store, targets, config.targetSampleIntervalMs, log.child({ component: 'samples' }));
 }
 
 function openStore(config: Config, log?: Logger): Store {

@@ -4,6 +4,7 @@ import { timingSafeEqual } from 'node:crypto';
 import express, { type NextFunction, type Request, type Response } from 'express';
 import type { Logger } from 'pino';
 import { adminRouter } from './admin/routes';
+import { consoleRouter } from './console/serve';
 import type { TokenVerifier } from './auth/verify';
 import type { TargetConfig } from './egress/targets';
 import type { GatewayMetrics } from './ops/metrics';
@@ -23,6 +24,8 @@ export interface AppDeps {
   maxBodyBytes: number;
   maxResults: number;
   publicUrl?: string;
+  /** Serve the operator console at /console (CONSOLE; on unless false). */
+  console?: boolean;
   /** Delivery targets, for the admin API. */
   targets?: TargetConfig[];
   /** Whether the delivery worker running in this process is alive (absent: no worker here). */
@@ -167,6 +170,8 @@ export function buildApp(deps: AppDeps): express.Express {
       res.type(out.contentType).send(out.body);
     });
   }
+
+  if (deps.console !== false) app.use('/console', consoleRouter());
 
   app.use(requireJson);
   const bulk = deps.bulk ?? DEFAULT_BULK_LIMITS;

@@ -117,6 +117,13 @@ export function adminRouter(deps: AdminDeps): Router {
     return { ...describe(t), health: await deps.store.egress.stats(t.name) };
   }));
 
+  // The target's delivery counts over the last ?minutes= (default 60, at most a day), one sample per interval.
+  r.get('/targets/:target/series', wrap(async (req, res) => {
+    const t = visibleTarget(deps, res, String(req.params.target));
+    const minutes = intParam((req.query as Record<string, unknown>).minutes, 'minutes', 60, 1440);
+    return { samples: await deps.store.egress.listSamples(t.name, new Date(Date.now() - minutes * 60_000).toISOString()) };
+  }));
+
   // All dead letters of the target, or with ?state=skipped (or {"state": "skipped"}) all its skipped deliveries.
   r.post('/targets/:target/replay', wrap(async (req, res) => {
     const t = visibleTarget(deps, res, String(req.params.target));

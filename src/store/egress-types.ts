@@ -93,6 +93,16 @@ export interface TargetStats {
   lastFailureAt?: string;
 }
 
+/** A target's delivery counts at one time (target_samples), for the console's backlog and throughput chart. */
+export interface TargetSample {
+  at: string;
+  pending: number;
+  inFlight: number;
+  dead: number;
+  done: number;
+  skipped: number;
+}
+
 /** One change event as the outbox holds it. */
 export interface OutboxRow {
   seq: number;
@@ -184,6 +194,13 @@ export interface EgressStore {
    */
   replay(target: string, seqs?: number[], state?: ReplayableState): Promise<number>;
   stats(target: string): Promise<TargetStats>;
+  /**
+   * Keeps a sample of the target's counts at `at` (one per target and time: a second sample for the same time is
+   * ignored), and drops the target's samples older than `keepSince`.
+   */
+  recordSample(target: string, sample: TargetSample, keepSince: string): Promise<void>;
+  /** The target's samples from `since` on, oldest first. */
+  listSamples(target: string, since: string): Promise<TargetSample[]>;
   /** Open deliveries across all targets (metrics). */
   openCount(): Promise<number>;
   /** Open (pending or in-flight) deliveries of one aggregate for one target. */

@@ -19,7 +19,7 @@ import type { Logger } from 'pino';
 import { PostgresStore } from '../../src/store/postgres';
 import { createTestDatabase, dropTestDatabase, onPostgres, testDatabaseUrl } from './postgres';
 import { createWorker, type DeliveryWorker } from '../../src/egress';
-import { groupLinkRules, parseTargets } from '../../src/egress/targets';
+import { groupLinkRules, parseTargets, type TargetConfig } from '../../src/egress/targets';
 import type { WorkerOptions } from '../../src/egress/worker';
 
 export const TEST_SECRET = 'test-secret-test-secret-test-secret-0123456789';
@@ -41,6 +41,8 @@ export interface TestGateway {
   jwt: JwtConfig;
   /** The delivery worker when targets were given (not started unless startWorker: true; tests call drain()). */
   worker?: DeliveryWorker;
+  /** The parsed delivery targets (none without `targets`). */
+  targets: TargetConfig[];
   token(tenant?: string, scope?: string): Promise<string>;
   /** Stops the server and closes the store; keeps the directory (see restart). */
   stop(): Promise<void>;
@@ -68,6 +70,8 @@ export interface GatewayOptions {
   bulk?: Partial<BulkLimits>;
   /** A logger to use instead of a silent one (tests that read the log lines). */
   log?: Logger;
+  /** Serve the operator console (default true, as CONSOLE). */
+  console?: boolean;
 }
 
 export async function startGateway(opts: GatewayOptions = {}): Promise<TestGateway> {
@@ -99,6 +103,7 @@ export async function startGateway(opts: GatewayOptions = {}): Promise<TestGatew
     metrics, metricsToken: opts.metricsToken, rateLimit: opts.rateLimit,
     limits: { ...DEFAULT_LIMITS, ...opts.limits },
     bulk: { ...DEFAULT_BULK_LIMITS, ...opts.bulk },
+    console: opts.console,
   });
   const server: Server = await new Promise((resolve) => {
     const s = app.listen(0, '127.0.0.1', () => resolve(s));
@@ -116,7 +121,7 @@ export async function startGateway(opts: GatewayOptions = {}): Promise<TestGatew
   };
   const gw: TestGateway = {
     metrics,
-    url, api: `${url}/api/scim/v2`, sso: `${url}/sso/scim/v2`, dir, dbFile, store, pgDatabase, jwt, worker,
+    url, api: `${url}/api/scim/v2`, sso: `${url}/sso/scim/v2`, dir, dbFile, store, pgDatabase, jwt, worker, targets,
     token: async (tenant = 'default', scope?: string) => (await mintToken(jwt, { tenant, scope, ttlSeconds: 3600 })).token,
     stop,
     restart: async () => {

@@ -280,6 +280,21 @@ describe('member JSON', () => {
   });
 });
 
+describe('target samples', () => {
+  test('one sample per target and time (a second is ignored), read from a time on, oldest first; old ones dropped', async () => {
+    const target = `samples-${++n}`;
+    const x = (at: string, done: number) => ({ at, pending: 1, inFlight: 2, dead: 3, done, skipped: 4 });
+    await store.egress.recordSample(target, x('2026-12-04T10:00:00.000Z', 5), '2026-12-03T10:00:00.000Z');
+    await store.egress.recordSample(target, x('2026-12-04T10:01:00.000Z', 7), '2026-12-03T10:00:00.000Z');
+    await store.egress.recordSample(target, x('2026-12-04T10:01:00.000Z', 99), '2026-12-03T10:00:00.000Z');
+    await store.egress.recordSample(`${target}-other`, x('2026-12-04T10:01:00.000Z', 1), '2026-12-03T10:00:00.000Z');
+    expect(await store.egress.listSamples(target, '2026-12-04T09:00:00.000Z')).toEqual([x('2026-12-04T10:00:00.000Z', 5), x('2026-12-04T10:01:00.000Z', 7)]);
+    expect((await store.egress.listSamples(target, '2026-12-04T10:00:30.000Z')).map((r) => r.done)).toEqual([7]);
+    await store.egress.recordSample(target, x('2026-12-05T10:02:00.000Z', 8), '2026-12-04T10:00:30.000Z');
+    expect((await store.egress.listSamples(target, '2026-01-01T00:00:00.000Z')).map((r) => r.done)).toEqual([7, 8]);
+  });
+});
+
 describe('together', () => {
   test('writes started in one turn commit, each succeeding or failing alone, with its own events; listeners hear of it', async () => {
     const taken = await newUser();

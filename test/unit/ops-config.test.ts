@@ -1,5 +1,5 @@
 // Operations settings from the environment: defaults, valid values, and one message naming the variable otherwise.
-import { DEFAULT_OPS, parseOpsConfig } from '../../src/config';
+import { DEFAULT_OPS, loadConfig, parseOpsConfig } from '../../src/config';
 import { ConfigError } from '../../src/config-error';
 import { TenantRateLimiter } from '../../src/ops/rate-limit';
 import { classify } from '../../src/ops/request-log';
@@ -75,5 +75,18 @@ describe('request classification for metrics', () => {
     ['/wp-login.php', { mount: 'other', resource: 'unknown' }],
   ])('%s', (path, expected) => {
     expect(classify(path)).toEqual(expected);
+  });
+});
+
+describe('console settings', () => {
+  const base = { JWT_SECRET: 'x'.repeat(40), DATABASE_URL: 'sqlite::memory:' };
+  test('CONSOLE on by default, off with false; TARGET_SAMPLE_INTERVAL 1m by default, 1s to 1h', () => {
+    expect(loadConfig(base).console).toBe(true);
+    expect(loadConfig({ ...base, CONSOLE: 'false' }).console).toBe(false);
+    expect(loadConfig(base).targetSampleIntervalMs).toBe(60_000);
+    expect(loadConfig({ ...base, TARGET_SAMPLE_INTERVAL: '5s' }).targetSampleIntervalMs).toBe(5000);
+    expect(() => loadConfig({ ...base, TARGET_SAMPLE_INTERVAL: '500ms' })).toThrow(ConfigError);
+    expect(() => loadConfig({ ...base, TARGET_SAMPLE_INTERVAL: '2h' })).toThrow(ConfigError);
+    expect(() => loadConfig({ ...base, TARGET_SAMPLE_INTERVAL: 'soon' })).toThrow(ConfigError);
   });
 });

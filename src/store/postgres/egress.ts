@@ -30,7 +30,7 @@
 import type { Pool, PoolClient } from 'pg';
 import type {
   AttemptRecord, AttemptRow, ClaimedBatch, DeliveryQuery, DeliveryRow, DeliveryState, EgressStore, LinkKind,
-  LinkRow, OutboxQuery, OutboxRow, ReconcileDiffPage, ReconcileDiffQuery, ReplayableState, SettleInfo, TargetStats, AttemptQuery,
+  LinkRow, OutboxQuery, OutboxRow, ReconcileDiffPage, ReconcileDiffQuery, ReplayableState, SettleInfo, TargetSample, TargetStats, AttemptQuery,
 } from '../egress-types';
 import { clip, toAttempt, toDelivery, toLink, type ARow, type DRow, type LRow } from '../egress-rows';
 import { attemptConditions, deliveryConditions, outboxConditions, where } from '../where';
@@ -322,6 +322,20 @@ export class PostgresEgressStore implements EgressStore {
     if (!remoteIds.length) return;
     await this.read((p) => p.query(
       'INSERT INTO reconcile_seen (run, remote_id) SELECT $1, x FROM unnest($2::text[]) AS x ON CONFLICT DO NOTHING', [run, remoteIds]));
+  }
+
+  async recordSample(target: string, x: TargetSample, keepSince: string): Promise<void> {
+    await this.read(async (p) => {
+      await p.query(`INSERT INTO target_samples (target, at, pending, in_flight, dead, done, skipped) VALUES ($1, $2, $3, $4, $5, $6, $7)
+        ON CONFLICT DO NOTHING`, [target, x.at, x.pending, x.inFlight, x.dead, x.done, x.skipped]);
+      await p.query('DELETE FROM target_samples WHERE target = $1 AND at < $2', [target, keepSince]);
+    });
+  }
+
+  async listSamples(target: string, since: string): Promise<TargetSample[]> {
+    return (await this.read((p) => p.query<TargetSample>(
+      `SELECT at, pending, in_flight AS "inFlight", dead, done, skipped FROM target_samples WHERE target = $1 AND at >= $2 ORDER BY at`,
+      [target, since]))).rows;
   }
 
   async dropSeen(run: string): Promise<void> {

@@ -2,7 +2,7 @@
 import type Database from 'better-sqlite3';
 import type {
   AttemptRecord, AttemptRow, ClaimedBatch, DeliveryQuery, DeliveryRow, DeliveryState, EgressStore, LinkKind,
-  LinkRow, OutboxQuery, OutboxRow, ReconcileDiffPage, ReconcileDiffQuery, ReplayableState, SettleInfo, TargetStats, AttemptQuery,
+  LinkRow, OutboxQuery, OutboxRow, ReconcileDiffPage, ReconcileDiffQuery, ReplayableState, SettleInfo, TargetSample, TargetStats, AttemptQuery,
 } from '../egress-types';
 import { clip, toAttempt, toDelivery, toLink, type ARow, type DRow, type LRow } from '../egress-rows';
 import { attemptConditions, deliveryConditions, outboxConditions, where } from '../where';
@@ -235,6 +235,19 @@ export class SqliteEgressStore implements EgressStore {
   async openCountOf(target: string, aggregate: string): Promise<number> {
     return this.db.prepare<[string, string], { n: number }>(
       `SELECT count(*) AS n FROM deliveries WHERE target = ? AND aggregate = ? AND state IN ('pending', 'in_flight')`).get(target, aggregate)!.n;
+  }
+
+  async recordSample(target: string, x: TargetSample, keepSince: string): Promise<void> {
+    await this.write(() => {
+      this.db.prepare(`INSERT OR IGNORE INTO target_samples (target, at, pending, in_flight, dead, done, skipped) VALUES (?, ?, ?, ?, ?, ?, ?)`)
+        .run(target, x.at, x.pending, x.inFlight, x.dead, x.done, x.skipped);
+      this.db.prepare('DELETE FROM target_samples WHERE target = ? AND at < ?').run(target, keepSince);
+    });
+  }
+
+  async listSamples(target: string, since: string): Promise<TargetSample[]> {
+    return this.db.prepare<[string, string], TargetSample>(
+      `SELECT at, pending, in_flight AS inFlight, dead, done, skipped FROM target_samples WHERE target = ? AND at >= ? ORDER BY at`).all(target, since);
   }
 
   async addSeen(run: string, remoteIds: readonly string[]): Promise<void> {
