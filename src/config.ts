@@ -234,17 +234,28 @@ export function parseOpsConfig(env: Env): OpsConfig {
   };
 }
 
-/** RECONCILE_INTERVAL: a duration of at least a minute (e.g. 30m, 6h, 1d); unset, "0" or "off" leave it off. */
-function reconcileInterval(text: string | undefined): number | undefined {
-  if (text === undefined || text.trim() === '' || text.trim() === '0' || text.trim().toLowerCase() === 'off') return undefined;
+/** A duration variable (e.g. 30s, 5m, 6h) within [minMs, maxMs]; `why` says what the bounds are for. */
+function durationVar(name: string, text: string, minMs: number, maxMs: number, why: string): number {
   let ms: number;
   try {
     ms = parseDuration(text);
   } catch (e) {
-    throw new ConfigError('RECONCILE_INTERVAL', (e as Error).message);
+    throw new ConfigError(name, (e as Error).message);
   }
-  if (ms < 60_000) throw new ConfigError('RECONCILE_INTERVAL', 'must be at least 1m (each run reads every linked group of every target)');
+  if (ms < minMs || ms > maxMs) throw new ConfigError(name, why);
   return ms;
+}
+
+/** RECONCILE_INTERVAL: a duration of at least a minute (e.g. 30m, 6h, 1d); unset, "0" or "off" leave it off. */
+function reconcileInterval(text: string | undefined): number | undefined {
+  if (text === undefined || text.trim() === '' || text.trim() === '0' || text.trim().toLowerCase() === 'off') return undefined;
+  return durationVar('RECONCILE_INTERVAL', text, 60_000, Infinity, 'must be at least 1m (each run reads every linked group of every target)');
+}
+
+/** TARGET_SAMPLE_INTERVAL: a duration from 1s to 1h (default 1m). */
+function sampleInterval(text: string | undefined): number {
+  if (text === undefined || text.trim() === '') return 60_000;
+  return durationVar('TARGET_SAMPLE_INTERVAL', text, 1000, 3_600_000, 'must be between 1s and 1h');
 }
 
 export function loadConfig(env: Env = process.env): Config {
@@ -279,17 +290,4 @@ export function loadConfig(env: Env = process.env): Config {
     console: boolVar(env, 'CONSOLE', true),
     targetSampleIntervalMs: sampleInterval(env.TARGET_SAMPLE_INTERVAL),
   };
-}
-
-/** TARGET_SAMPLE_INTERVAL: a duration from 1s to 1h (default 1m). */
-function sampleInterval(text: string | undefined): number {
-  if (text === undefined || text.trim() === '') return 60_000;
-  let ms: number;
-  try {
-    ms = parseDuration(text);
-  } catch (e) {
-    throw new ConfigError('TARGET_SAMPLE_INTERVAL', (e as Error).message);
-  }
-  if (ms < 1000 || ms > 3_600_000) throw new ConfigError('TARGET_SAMPLE_INTERVAL', 'must be between 1s and 1h');
-  return ms;
 }

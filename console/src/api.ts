@@ -71,3 +71,9 @@ export function query(params: Record<string, string | number | boolean | undefin
   const s = q.toString();
   return s ? `?${s}` : '';
 }
+
+/** Sends every dead letter of a target again; answers what to show beside the button. */
+export async function replayDeadLetters(target: string): Promise<string> {
+  const r = await admin<{ replayed: number }>(`/targets/${encodeURIComponent(target)}/replay`, { method: 'POST' });
+  return `${r.replayed} queued again`;
+}

@@ -1,7 +1,7 @@
 // Small parts every page uses: times with their UTC value on hover, numbers, the states of a load (loading, empty,
 // failed with what to do), and a hook that loads from the API.
 import type { ComponentChildren } from 'preact';
-import { useCallback, useEffect, useState } from 'preact/hooks';
+import { useCallback, useEffect, useRef, useState } from 'preact/hooks';
 import { ApiError } from './api';
 import { localTime, num } from './format';
 
@@ -49,6 +49,33 @@ export function useLoad<T>(fn: () => Promise<T>, keys: unknown[]): Load<T> {
   }, [...keys, tick]);
   const reload = useCallback(() => setTick((n) => n + 1), []);
   return { ...state, reload };
+}
+
+export interface Paged<T> { rows: T[]; more: boolean; error?: unknown; loading: boolean; older: () => void; reload: () => void }
+
+/**
+ * A list read a page at a time with the API's cursor: `page(cursor)` answers a page and the cursor of the next one
+ * (none at the end); the first page is read now and whenever a key changes, older() appends the next.
+ */
+export function usePaged<T>(page: (cursor?: number) => Promise<{ rows: T[]; next?: number }>, keys: unknown[]): Paged<T> {
+  const [state, setState] = useState<{ rows: T[]; next?: number; error?: unknown; loading: boolean }>({ rows: [], loading: true });
+  // Only the newest read may answer: a slow page of an old filter must not land on the new one.
+  const latest = useRef(0);
+  const read = async (cursor?: number) => {
+    const mine = ++latest.current;
+    setState((s) => ({ ...s, loading: true, error: undefined }));
+    try {
+      const r = await page(cursor);
+      if (mine === latest.current) setState((s) => ({ rows: cursor === undefined ? r.rows : [...s.rows, ...r.rows], next: r.next, loading: false }));
+    } catch (error) {
+      if (mine === latest.current) setState((s) => ({ ...s, error, loading: false }));
+    }
+  };
+  useEffect(() => { void read(); }, keys);
+  return {
+    rows: state.rows, more: state.next !== undefined, error: state.error, loading: state.loading,
+    older: () => void read(state.next), reload: () => void read(),
+  };
 }
 
 /** A button for an action that calls the API: busy while it runs, then its outcome beside it. */

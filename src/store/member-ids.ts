@@ -12,3 +12,12 @@ export function uniqueSorted(ids: string[]): string[] {
   sorted.length = n;
   return sorted;
 }
+
+/**
+ * A member page cursor (a user's rid, as text) as the number the member queries compare with; `fallback` when there
+ * is none or it is not a rid (0 for "after": from the start; MAX_SAFE_INTEGER for "through": to the end).
+ */
+export function cursorRid(cursor: string | undefined, fallback: number): number {
+  const n = cursor === undefined ? NaN : Number(cursor);
+  return Number.isSafeInteger(n) ? n : fallback;
+}

@@ -1,9 +1,9 @@
 // Audit: who changed what through SCIM or the admin API, newest first, filtered, a page at a time (the API's cursor).
-import { useEffect, useState } from 'preact/hooks';
+import { useState } from 'preact/hooks';
 import { admin, query } from '../api';
 import { isoFromLocal } from '../format';
 import type { AuditRecord } from '../types';
-import { Empty, Failure, Loading, Time } from '../ui';
+import { Empty, Failure, Loading, Time, usePaged } from '../ui';
 
 const PAGE = 50;
 const OPERATIONS = ['create', 'replace', 'patch', 'delete', 'reconcile'];
@@ -19,27 +19,14 @@ function summary(s: Record<string, unknown>): string {
 export function AuditPage() {
   const [draft, setDraft] = useState<Filter>(NONE);
   const [filter, setFilter] = useState<Filter>(NONE);
-  const [rows, setRows] = useState<AuditRecord[]>([]);
-  const [next, setNext] = useState<number | null>(null);
-  const [error, setError] = useState<unknown>();
-  const [loading, setLoading] = useState(true);
-  const fetchPage = async (beforeSeq?: number) => {
-    setLoading(true);
-    setError(undefined);
-    try {
-      const r = await admin<{ records: AuditRecord[]; next: number | null }>(`/audit${query({
-        resourceType: filter.resourceType, resourceId: filter.resourceId.trim(), subject: filter.subject.trim(), operation: filter.operation,
-        since: isoFromLocal(filter.since), until: isoFromLocal(filter.until), limit: PAGE, beforeSeq,
-      })}`);
-      setRows((old) => (beforeSeq === undefined ? r.records : [...old, ...r.records]));
-      setNext(r.next);
-    } catch (e) {
-      setError(e);
-    } finally {
-      setLoading(false);
-    }
-  };
-  useEffect(() => { void fetchPage(); }, [filter]);
+  const list = usePaged<AuditRecord>(async (beforeSeq) => {
+    const r = await admin<{ records: AuditRecord[]; next: number | null }>(`/audit${query({
+      resourceType: filter.resourceType, resourceId: filter.resourceId.trim(), subject: filter.subject.trim(), operation: filter.operation,
+      since: isoFromLocal(filter.since), until: isoFromLocal(filter.until), limit: PAGE, beforeSeq,
+    })}`);
+    return { rows: r.records, next: r.next ?? undefined };
+  }, [filter]);
+  const rows = list.rows;
   const field = (k: keyof Filter) => ({ value: draft[k], onInput: (e: Event) => setDraft({ ...draft, [k]: (e.currentTarget as HTMLInputElement).value }) });
   return (
     <section aria-labelledby="h-audit">
@@ -63,8 +50,8 @@ export function AuditPage() {
         <button type="submit">Show</button>
         <button type="button" onClick={() => { setDraft(NONE); setFilter(NONE); }}>Clear</button>
       </form>
-      {error ? <Failure error={error} retry={() => void fetchPage()} /> : null}
-      {!error && !loading && !rows.length && <Empty>No audit records match. Clear the filter, or widen the time range.</Empty>}
+      {list.error ? <Failure error={list.error} retry={list.reload} /> : null}
+      {!list.error && !list.loading && !rows.length && <Empty>No audit records match. Clear the filter, or widen the time range.</Empty>}
       {rows.length > 0 && (
         <div class="table-wrap">
           <table class="audit">
@@ -85,8 +72,8 @@ export function AuditPage() {
           </table>
         </div>
       )}
-      {loading && <Loading />}
-      {next !== null && !loading && <button type="button" class="more" onClick={() => void fetchPage(next)}>Older records</button>}
+      {list.loading && <Loading />}
+      {list.more && !list.loading && <button type="button" class="more" onClick={list.older}>Older records</button>}
     </section>
   );
 }

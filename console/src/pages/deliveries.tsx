@@ -1,9 +1,9 @@
 // Deliveries: filtered by target, state and group, newest first, a page at a time (the API's beforeSeq cursor);
 // each opens to its attempts, and dead, done or skipped ones can be sent again.
-import { useEffect, useState } from 'preact/hooks';
-import { admin, query } from '../api';
+import { useState } from 'preact/hooks';
+import { admin, query, replayDeadLetters } from '../api';
 import type { Delivery, DeliveryDetail, DeliveryState, Target } from '../types';
-import { ActionButton, Empty, Failure, Loading, Num, StateBadge, Time, useLoad } from '../ui';
+import { ActionButton, Empty, Failure, Loading, Num, StateBadge, Time, useLoad, usePaged } from '../ui';
 
 const PAGE = 50;
 const STATES: DeliveryState[] = ['pending', 'in_flight', 'done', 'skipped', 'dead'];
@@ -52,27 +52,13 @@ function Attempts({ target, seq }: { target: string; seq: number }) {
 export function DeliveriesPage({ initial }: { initial: DeliveryFilter }) {
   const [filter, setFilter] = useState<DeliveryFilter>(initial);
   const [draft, setDraft] = useState<DeliveryFilter>(initial);
-  const [rows, setRows] = useState<Delivery[]>([]);
-  const [more, setMore] = useState(false);
-  const [error, setError] = useState<unknown>();
-  const [loading, setLoading] = useState(true);
   const [open, setOpen] = useState<string>();
   const targets = useLoad(() => admin<{ targets: Target[] }>('/targets'), []);
-
-  const fetchPage = async (beforeSeq?: number) => {
-    setLoading(true);
-    setError(undefined);
-    try {
-      const r = await admin<{ deliveries: Delivery[] }>(`/deliveries${query({ ...filter, limit: PAGE, beforeSeq })}`);
-      setRows((old) => (beforeSeq === undefined ? r.deliveries : [...old, ...r.deliveries]));
-      setMore(r.deliveries.length === PAGE);
-    } catch (e) {
-      setError(e);
-    } finally {
-      setLoading(false);
-    }
-  };
-  useEffect(() => { void fetchPage(); }, [filter.target, filter.state, filter.group]);
+  const list = usePaged<Delivery>(async (beforeSeq) => {
+    const { deliveries } = await admin<{ deliveries: Delivery[] }>(`/deliveries${query({ ...filter, limit: PAGE, beforeSeq })}`);
+    return { rows: deliveries, next: deliveries.length === PAGE ? deliveries[PAGE - 1].seq : undefined };
+  }, [filter.target, filter.state, filter.group]);
+  const rows = list.rows;
 
   const apply = (e: Event) => {
     e.preventDefault();
@@ -100,14 +86,13 @@ export function DeliveriesPage({ initial }: { initial: DeliveryFilter }) {
           <input type="text" value={draft.group ?? ''} placeholder="SCIM group id" onInput={(e) => setDraft({ ...draft, group: e.currentTarget.value || undefined })} />
         </label>
         <button type="submit">Show</button>
-        <button type="button" onClick={() => void fetchPage()}>Refresh</button>
+        <button type="button" onClick={list.reload}>Refresh</button>
         {filter.target && (
-          <ActionButton label={`Replay all dead letters of ${filter.target}`} done={() => void fetchPage()}
-            run={async () => `${(await admin<{ replayed: number }>(`/targets/${encodeURIComponent(filter.target!)}/replay`, { method: 'POST' })).replayed} queued again`} />
+          <ActionButton label={`Replay all dead letters of ${filter.target}`} done={list.reload} run={() => replayDeadLetters(filter.target!)} />
         )}
       </form>
-      {error ? <Failure error={error} retry={() => void fetchPage()} /> : null}
-      {!error && !loading && !rows.length && (
+      {list.error ? <Failure error={list.error} retry={list.reload} /> : null}
+      {!list.error && !list.loading && !rows.length && (
         <Empty>No deliveries match. Widen the filter (any state, all targets), or check that the identity provider's changes reach the gateway.</Empty>
       )}
       {rows.length > 0 && (
@@ -142,8 +127,8 @@ export function DeliveriesPage({ initial }: { initial: DeliveryFilter }) {
           </table>
         </div>
       )}
-      {loading && <Loading />}
-      {more && !loading && <button type="button" class="more" onClick={() => void fetchPage(rows[rows.length - 1].seq)}>Older deliveries</button>}
+      {list.loading && <Loading />}
+      {list.more && !list.loading && <button type="button" class="more" onClick={list.older}>Older deliveries</button>}
     </section>
   );
 }

@@ -1,6 +1,6 @@
 // Targets: each delivery target's health at a glance, its backlog and throughput over the last hour, and one click
 // to send its dead letters again.
-import { admin } from '../api';
+import { admin, replayDeadLetters } from '../api';
 import { BacklogChart } from '../chart';
 import { age } from '../format';
 import type { Sample, Target } from '../types';
@@ -48,7 +48,7 @@ export function TargetsPage() {
                     <a href={`#/deliveries?target=${encodeURIComponent(t.name)}&state=dead`}>Dead letters</a>
                     {h.dead > 0 && (
                       <ActionButton label={`Replay ${h.dead} dead`} done={load.reload}
-                        run={async () => `${(await admin<{ replayed: number }>(`/targets/${encodeURIComponent(t.name)}/replay`, { method: 'POST' })).replayed} queued again`} />
+                        run={() => replayDeadLetters(t.name)} />
                     )}
                   </p>
                 </article>

@@ -23,11 +23,12 @@ export const MEMBER_BATCH_SQL = `WITH
            WITH ORDINALITY AS r(gid, op, audited, subject, jti, mount, operation, request_id, n)),
   pm AS (SELECT p.r, p.m, u.rid FROM unnest($12::int[], $13::text[]) AS p(r, m)
            LEFT JOIN users u ON u.tenant = $1 AND u.id = p.m),
-  bad AS (SELECT DISTINCT pm.r FROM pm JOIN rq ON rq.n = pm.r WHERE rq.op = 'add' AND pm.rid IS NULL),
+  missing AS (SELECT pm.r, array_agg(pm.m ORDER BY pm.m) AS ids FROM pm JOIN rq ON rq.n = pm.r
+                WHERE rq.op = 'add' AND pm.rid IS NULL GROUP BY pm.r),
   lk AS (SELECT id, display_name, external_id, resource, version, created, modified FROM groups
            WHERE tenant = $1 AND id IN (SELECT gid FROM rq) ORDER BY id FOR NO KEY UPDATE),
   go AS (SELECT rq.n, rq.gid, rq.op FROM rq
-           WHERE (SELECT count(*) FROM lk) >= 0 AND rq.gid IN (SELECT id FROM lk) AND rq.n NOT IN (SELECT r FROM bad)),
+           WHERE (SELECT count(*) FROM lk) >= 0 AND rq.gid IN (SELECT id FROM lk) AND rq.n NOT IN (SELECT r FROM missing)),
   ins AS (INSERT INTO group_members (tenant, group_id, member_id, member_rid, added)
             SELECT $1, go.gid, pm.m, pm.rid, $2 FROM go JOIN pm ON pm.r = go.n WHERE go.op = 'add' ORDER BY go.n, pm.m
             ON CONFLICT DO NOTHING RETURNING group_id, member_id),
@@ -37,11 +38,9 @@ export const MEMBER_BATCH_SQL = `WITH
   ch AS (SELECT go.n, x.member_id FROM (SELECT group_id, member_id FROM ins UNION ALL SELECT group_id, member_id FROM del) x
            JOIN go ON go.gid = x.group_id JOIN pm ON pm.r = go.n AND pm.m = x.member_id),
   agg AS (SELECT n, array_agg(member_id ORDER BY member_id) AS ids FROM ch GROUP BY n),
-  rk AS (SELECT agg.n, go.gid, go.op, agg.ids, row_number() OVER (PARTITION BY go.gid ORDER BY agg.n) AS pos,
-                count(*) OVER (PARTITION BY go.gid) AS cnt
-           FROM agg JOIN go ON go.n = agg.n),
+  rk AS (SELECT agg.n, go.gid, go.op, agg.ids FROM agg JOIN go ON go.n = agg.n),
   g AS (UPDATE groups SET version = version + c.cnt, modified = $2
-          FROM (SELECT gid, max(cnt) AS cnt FROM rk GROUP BY gid) c
+          FROM (SELECT gid, count(*) AS cnt FROM rk GROUP BY gid) c
           WHERE groups.tenant = $1 AND groups.id = c.gid RETURNING groups.id),
   ev AS (INSERT INTO outbox (tenant, aggregate, type, payload, created)
            SELECT $1, 'group:' || rk.gid, CASE rk.op WHEN 'add' THEN 'group.members_added' ELSE 'group.members_removed' END,
@@ -54,9 +53,7 @@ export const MEMBER_BATCH_SQL = `WITH
                        WHEN rq.op = 'add' THEN jsonb_build_object('membersAdded', to_jsonb(agg.ids))
                        ELSE jsonb_build_object('membersRemoved', to_jsonb(agg.ids)) END
            FROM go JOIN rq ON rq.n = go.n LEFT JOIN agg ON agg.n = go.n WHERE rq.audited ORDER BY go.n)
-  SELECT rq.n,
-         (SELECT array_agg(pm.m ORDER BY pm.m) FROM pm WHERE pm.r = rq.n AND pm.rid IS NULL AND rq.op = 'add') AS missing,
-         agg.ids AS changed, to_jsonb(lk) AS grp,
+  SELECT rq.n, missing.ids AS missing, agg.ids AS changed, to_jsonb(lk) AS grp,
          lk.version + (SELECT count(*) FROM rk WHERE rk.gid = rq.gid AND rk.n <= rq.n) AS version
-  FROM rq LEFT JOIN lk ON lk.id = rq.gid LEFT JOIN agg ON agg.n = rq.n
+  FROM rq LEFT JOIN lk ON lk.id = rq.gid LEFT JOIN agg ON agg.n = rq.n LEFT JOIN missing ON missing.r = rq.n
   ORDER BY rq.n`;

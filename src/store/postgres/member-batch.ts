@@ -10,15 +10,10 @@ import type { AuditActor } from '../audit';
 import { StoreError, unknownMembers } from '../errors';
 import { MEMBER_IDS_PER_EVENT } from '../events';
 import { uniqueSorted } from '../member-ids';
-import type { Json } from '../types';
 import { now } from '../write-rules';
 import { MEMBER_BATCH_SQL } from './member-batch-sql';
-import { isRetryable, mapError, prepared, sqlState } from './pool';
-
-/** A group row as the store reads it (GROUP_COLUMNS). */
-interface BatchedGroupRow {
-  id: string; display_name: string; external_id: string | null; resource: Json; version: number; created: string; modified: string;
-}
+import { memberWriteError, type GroupRow } from './member-statement';
+import { isRetryable, mapError, prepared } from './pool';
 
 export interface MemberChangeRequest {
   tenant: string;
@@ -30,7 +25,7 @@ export interface MemberChangeRequest {
 
 export interface MemberChangeOutcome {
   /** The group after this request (its own version when it changed membership). */
-  group: BatchedGroupRow;
+  group: GroupRow;
   /** Member ids actually added or removed, sorted. */
   changed: string[];
 }
@@ -59,7 +54,7 @@ interface Pending {
 }
 
 interface Row {
-  n: number; missing: string[] | null; changed: string[] | null; grp: BatchedGroupRow | null; version: number | null;
+  n: number; missing: string[] | null; changed: string[] | null; grp: GroupRow | null; version: number | null;
 }
 
 const MAX_TRIES = 5;
@@ -149,7 +144,7 @@ export class MemberBatcher {
       ({ rows, stamp } = await this.statement(batch, batch.length === 1 ? MAX_TRIES : 1));
     } catch (e) {
       if (batch.length === 1) {
-        batch[0].reject(this.failure(e, batch[0].req.groupId));
+        batch[0].reject(mapError(memberWriteError(e, batch[0].req.groupId)));
         return;
       }
       // Whatever failed the batch is retried for each request alone, so a failure belongs to its own request.
@@ -200,16 +195,5 @@ export class MemberBatcher {
         throw e;
       }
     }
-  }
-
-  private failure(e: unknown, groupId: string): unknown {
-    // A group deleted between the lock and the insert shows as its foreign key failing; a user deleted meanwhile too.
-    if (sqlState(e) === '23503') {
-      const constraint = String((e as { constraint?: unknown }).constraint ?? '');
-      return /group_id/.test(constraint)
-        ? new StoreError('not_found', `Group ${groupId} not found`)
-        : new StoreError('invalid_members', 'a member names no user of this tenant (deleted concurrently)');
-    }
-    return mapError(e);
   }
 }

@@ -1,7 +1,28 @@
 // Member statements of the general write path (index.ts). The hot path, one add or remove of members, is batched
 // across requests instead (member-batch.ts).
+import { StoreError } from '../errors';
+import type { Json } from '../types';
+import { sqlState } from './pool';
+
 /** The columns a GroupRow is read from (index.ts reads groups with the same list). */
 export const GROUP_COLUMNS = 'id, display_name, external_id, resource, version, created, modified';
+
+/** A group as read with GROUP_COLUMNS. */
+export interface GroupRow {
+  id: string; display_name: string; external_id: string | null; resource: Json; version: number;
+  created: string; modified: string;
+}
+
+/**
+ * A member write's foreign-key failure as what it means: without the group's row lock taken first, a missing group
+ * shows as its key failing (not_found); a member's user deleted concurrently as the user's (invalid_members).
+ * Any other error is returned as it is.
+ */
+export function memberWriteError(e: unknown, groupId?: string): unknown {
+  if (sqlState(e) !== '23503') return e;
+  if (groupId && /group_id/.test(String((e as { constraint?: unknown }).constraint ?? ''))) return new StoreError('not_found', `Group ${groupId} not found`);
+  return new StoreError('invalid_members', 'a member names no user of this tenant (deleted concurrently)');
+}
 
 /**
  * Adding members, as CTEs over $1 tenant, $2 group id, $3 member ids (unique, sorted) and $4 time: req (the ids in

@@ -12,7 +12,8 @@ import type {
   GroupChange, GroupInput, GroupRecord, GroupWriteResult, Json, ListQuery, ListResult, MemberJsonPage, MemberJsonRange, MemberPage, MemberRecord, Store,
   UserInput, UserRecord, WriteOptions,
 } from '../types';
-import { uniqueSorted } from '../member-ids';
+import { cursorRid, uniqueSorted } from '../member-ids';
+import { perTurn } from '../per-turn';
 import { checkVersion, now } from '../write-rules';
 import { auditConditions, where } from '../where';
 import { linksFor, matchColumn, type GroupLinkRule, type LinkableGroup } from '../link-rules';
@@ -512,17 +513,14 @@ export class SqliteStore implements Store {
   }
 
   async pageMembers(tenant: string, groupId: string, page: { after?: string; limit: number }): Promise<MemberPage> {
-    const after = page.after === undefined ? 0 : Number(page.after);
-    const rows = this.s.membersPage.all(tenant, groupId, Number.isSafeInteger(after) ? after : 0, page.limit);
+    const rows = this.s.membersPage.all(tenant, groupId, cursorRid(page.after, 0), page.limit);
     const members = rows.map((r): MemberRecord => (r.display === null ? { value: r.value } : { value: r.value, display: r.display }));
     return rows.length === page.limit ? { members, next: String(rows[rows.length - 1].rid) } : { members };
   }
 
   async pageMemberJson(tenant: string, groupId: string, ref: string, page: MemberJsonRange): Promise<MemberJsonPage> {
-    const after = page.after === undefined ? 0 : Number(page.after);
-    const through = page.through === undefined ? NaN : Number(page.through);
-    const r = this.s.memberJsonPage.get(ref, tenant, groupId, Number.isSafeInteger(after) ? after : 0,
-      Number.isSafeInteger(through) ? through : Number.MAX_SAFE_INTEGER, page.limit)!;
+    const r = this.s.memberJsonPage.get(ref, tenant, groupId, cursorRid(page.after, 0),
+      cursorRid(page.through, Number.MAX_SAFE_INTEGER), page.limit)!;
     return r.n === page.limit ? { json: r.json ?? '', count: r.n, next: String(r.last) } : { json: r.json ?? '', count: r.n };
   }
 
@@ -601,27 +599,12 @@ export class SqliteStore implements Store {
    * one-member PATCH under load). Each answer still reads the database as committed, by any process.
    */
   isRevoked(jti: string): Promise<boolean> {
-    return new Promise<boolean>((resolve, reject) => {
-      if (!this.revocationReads) {
-        this.revocationReads = [];
-        setImmediate(() => this.readRevocations());
-      }
-      this.revocationReads.push({ jti, resolve, reject });
-    });
+    return this.revoked(jti);
   }
 
-  private revocationReads?: { jti: string; resolve: (revoked: boolean) => void; reject: (e: unknown) => void }[];
-
-  private readRevocations(): void {
-    const batch = this.revocationReads ?? [];
-    this.revocationReads = undefined;
-    try {
-      const lookup = (r: { jti: string }) => !!this.s.isRevoked.get(r.jti);
-      // One lookup is its own read transaction; several share an explicit one.
-      const answers = batch.length === 1 ? [lookup(batch[0])] : this.db.transaction(() => batch.map(lookup))();
-      batch.forEach((r, i) => r.resolve(answers[i]));
-    } catch (e) {
-      for (const r of batch) r.reject(e);
-    }
-  }
+  private readonly revoked = perTurn((jtis: string[]) => {
+    const lookup = (jti: string) => !!this.s.isRevoked.get(jti);
+    // One lookup is its own read transaction; several share an explicit one.
+    return jtis.length === 1 ? [lookup(jtis[0])] : this.db.transaction(() => jtis.map(lookup))();
+  });
 }
