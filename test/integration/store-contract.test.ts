@@ -222,6 +222,16 @@ describe('egress', () => {
     await store.applyGroupLinkRules([]);
   });
 
+  test('links made in the same millisecond still list in the order they were made; replacing keeps the place', async () => {
+    // created is kept to the millisecond, so ordering by it alone let CI see ['user', 'group'] once
+    const target = `links-order-${n}`;
+    const ids = Array.from({ length: 30 }, (_, i) => `z${String(29 - i).padStart(2, '0')}`);
+    for (const id of ids) await store.egress.setLink({ target, kind: 'group', scimId: id, tenant: T, remoteId: id, source: 'admin' });
+    await store.egress.setLink({ target, kind: 'group', scimId: ids[0], tenant: T, remoteId: 'again', source: 'admin' });
+    expect((await store.egress.listLinks(target)).map((l) => l.scimId)).toEqual(ids);
+    expect((await store.egress.listLinks(target, 'group'))[0].remoteId).toBe('again');
+  });
+
   test('outbox: oldest first or newest first, by tenant and aggregate, after a seq', async () => {
     const tenant = `outbox-${n}`;
     const u = await store.createUser(tenant, input(`o${n}@example.com`));

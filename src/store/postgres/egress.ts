@@ -234,8 +234,8 @@ export class PostgresEgressStore implements EgressStore {
 
   async listLinks(target: string, kind?: LinkKind): Promise<LinkRow[]> {
     const r = await this.read((p) => kind
-      ? p.query<LRow>('SELECT * FROM links WHERE target = $1 AND kind = $2 ORDER BY created', [target, kind])
-      : p.query<LRow>('SELECT * FROM links WHERE target = $1 ORDER BY created', [target]));
+      ? p.query<LRow>('SELECT * FROM links WHERE target = $1 AND kind = $2 ORDER BY seq', [target, kind])
+      : p.query<LRow>('SELECT * FROM links WHERE target = $1 ORDER BY seq', [target]));
     return r.rows.map(toLink);
   }
 

@@ -175,8 +175,8 @@ export class SqliteEgressStore implements EgressStore {
 
   async listLinks(target: string, kind?: LinkKind): Promise<LinkRow[]> {
     const rows = kind
-      ? this.db.prepare<[string, string], LRow>('SELECT * FROM links WHERE target = ? AND kind = ? ORDER BY created').all(target, kind)
-      : this.db.prepare<[string], LRow>('SELECT * FROM links WHERE target = ? ORDER BY created').all(target);
+      ? this.db.prepare<[string, string], LRow>('SELECT * FROM links WHERE target = ? AND kind = ? ORDER BY rowid').all(target, kind)
+      : this.db.prepare<[string], LRow>('SELECT * FROM links WHERE target = ? ORDER BY rowid').all(target);
     return rows.map(toLink);
   }
 
