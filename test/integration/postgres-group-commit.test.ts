@@ -7,6 +7,7 @@ import { randomUUID } from 'node:crypto';
 import type { AuditActor } from '../../src/store/audit';
 import { StoreError } from '../../src/store/errors';
 import { PostgresStore } from '../../src/store/postgres';
+import { DEFAULT_MEMBER_BATCH, MemberBatcher } from '../../src/store/postgres/member-batch';
 import type { GroupWriteResult } from '../../src/store/types';
 import { postgresReachableSync, postgresStoresPerFile, postgresTest as pg } from '../helpers/postgres';
 
@@ -72,6 +73,75 @@ describe('PostgreSQL group commit of member changes', () => {
     expect([removed.group.version, removed.removed]).toEqual([3, [u]]);
     expect(await s.listMembers(tenant, g)).toEqual([]);
     expect((await eventsOf(s, tenant, g)).map((e) => e.type)).toEqual(['group.members_added', 'group.members_removed']);
+  });
+
+  pg('one batch may name the same member many times: each request sees the ones before it, as it would alone', async () => {
+    const s = store();
+    const { tenant, ids: [u, v, w], groups: [g] } = await fixture(s, 3);
+    await change(s, tenant, g, 'add', [w]);
+    const answers = await Promise.all([
+      change(s, tenant, g, 'add', [u]), // in: v3
+      change(s, tenant, g, 'remove', [u]), // out: v4
+      change(s, tenant, g, 'add', [u, v]), // both in: v5
+      change(s, tenant, g, 'add', [u]), // already in: v5, nothing changed
+      change(s, tenant, g, 'remove', [w]), // out: v6
+      change(s, tenant, g, 'add', [w]), // back in: v7
+      change(s, tenant, g, 'remove', [v]), // out: v8
+    ]);
+    expect(new Set(answers.map((r) => r.group.modified)).size).toBe(1);
+    expect(answers.map((r) => [r.group.version, [...r.added, ...r.removed]])).toEqual([
+      [3, [u]], [4, [u]], [5, [u, v].sort()], [5, []], [6, [w]], [7, [w]], [8, [v]],
+    ]);
+    expect((await s.listMembers(tenant, g)).map((m) => m.value).sort()).toEqual([u, w].sort());
+    expect((await s.getGroup(tenant, g))!.version).toBe(8);
+    expect((await eventsOf(s, tenant, g)).map((e) => [e.type.replace('group.members_', ''), e.payload.userIds])).toEqual([
+      ['added', [w]], ['added', [u]], ['removed', [u]], ['added', [u, v].sort()], ['removed', [w]], ['added', [w]], ['removed', [v]],
+    ]);
+    // w left and came back: its membership is as new as the batch.
+    const added = await s.pool.query('SELECT member_id, added FROM group_members WHERE tenant = $1 AND group_id = $2', [tenant, g]);
+    expect(Object.fromEntries(added.rows.map((r) => [r.member_id, r.added]))).toEqual({ [u]: answers[0].group.modified, [w]: answers[0].group.modified });
+  });
+
+  pg('a request too large for the batch keeps its place: later ones naming its members wait for it', async () => {
+    const s = store();
+    const { tenant, ids: [u, v], groups: [g] } = await fixture(s, 2);
+    const batcher = new MemberBatcher(s.pool, () => undefined, { ...DEFAULT_MEMBER_BATCH, maxIds: 3 });
+    const ask = (op: 'add' | 'remove', memberIds: string[]) => batcher.submit({ tenant, groupId: g, op, memberIds });
+    // The remove of [u, v] does not fit beside the add of [u, v]; the add of [u] would, but must not go ahead of it.
+    const [first, second, third] = await Promise.all([ask('add', [u, v]), ask('remove', [u, v]), ask('add', [u])]);
+    expect([first.changed, second.changed, third.changed]).toEqual([[u, v].sort(), [u, v].sort(), [u]]);
+    expect([first.group.version, second.group.version, third.group.version]).toEqual([2, 3, 4]);
+    expect((await s.listMembers(tenant, g)).map((m) => m.value)).toEqual([u]);
+  });
+
+  pg('a batch that waited on the group lock sees what the holder committed meanwhile (a remove after a concurrent add removes)', async () => {
+    const s = store();
+    const { tenant, ids: [u], groups: [g] } = await fixture(s, 1);
+    // Another replica's transaction holds the group's row lock and adds u; the batch's remove of u starts meanwhile.
+    const holder = await s.pool.connect();
+    try {
+      await holder.query('BEGIN');
+      await holder.query('SELECT 1 FROM groups WHERE tenant = $1 AND id = $2 FOR UPDATE', [tenant, g]);
+      const removing = change(s, tenant, g, 'remove', [u]);
+      for (let i = 0; ; i++) {
+        const waiting = await s.pool.query(
+          `SELECT count(*)::int AS n FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock'`);
+        if (waiting.rows[0].n > 0) break;
+        if (i > 500) throw new Error('the batch never waited on the group lock');
+        await new Promise((r) => setTimeout(r, 10));
+      }
+      await holder.query(
+        `INSERT INTO group_members (tenant, group_id, member_id, member_rid, added)
+         SELECT $1, $2, id, rid, 'now' FROM users WHERE tenant = $1 AND id = $3`, [tenant, g, u]);
+      await holder.query('UPDATE groups SET version = version + 1 WHERE tenant = $1 AND id = $2', [tenant, g]);
+      await holder.query('COMMIT');
+      const removed = await removing;
+      expect([removed.group.version, removed.removed]).toEqual([3, [u]]);
+    } finally {
+      holder.release();
+    }
+    expect(await s.listMembers(tenant, g)).toEqual([]);
+    expect((await s.getGroup(tenant, g))!.version).toBe(3);
   });
 
   pg('a batch over several groups: versions counted per group; a missing group fails alone; no-op changes keep the version', async () => {

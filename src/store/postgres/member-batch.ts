@@ -112,26 +112,25 @@ export class MemberBatcher {
   }
 
   /**
-   * The next batch off the queue, in arrival order: one tenant, and no (group, member) pair twice, so that one
-   * snapshot serves all its requests. What does not fit keeps its place for the next batch.
+   * The next batch off the queue, in arrival order and of one tenant. Requests naming the same (group, member) pair
+   * may share a batch: the statement applies them one after the other. What does not fit keeps its place.
    */
   private take(): Pending[] {
     const batch: Pending[] = [];
     const rest: Pending[] = [];
-    const pairs = new Set<string>();
     const tenant = this.queue[0].req.tenant;
     let ids = 0;
+    let full = false;
     for (const p of this.queue) {
-      const fits = batch.length < this.options.maxRequests && p.req.tenant === tenant
-        && (batch.length === 0 || ids + p.ids.length <= this.options.maxIds)
-        && !p.ids.some((m) => pairs.has(`${p.req.groupId}\u0000${m}`));
-      if (!fits) {
+      // Once one of the tenant's requests does not fit, none after it may go ahead of it.
+      full ||= p.req.tenant === tenant && batch.length > 0
+        && (batch.length >= this.options.maxRequests || ids + p.ids.length > this.options.maxIds);
+      if (full || p.req.tenant !== tenant) {
         rest.push(p);
         continue;
       }
       batch.push(p);
       ids += p.ids.length;
-      for (const m of p.ids) pairs.add(`${p.req.groupId}\u0000${m}`);
     }
     this.queue = rest;
     return batch;
@@ -147,8 +146,9 @@ export class MemberBatcher {
         batch[0].reject(mapError(memberWriteError(e, batch[0].req.groupId)));
         return;
       }
-      // Whatever failed the batch is retried for each request alone, so a failure belongs to its own request.
-      await Promise.all(batch.map((p) => this.run([p])));
+      // Whatever failed the batch is retried for each request alone, so a failure belongs to its own request; one
+      // after the other, so that requests naming the same member still apply in arrival order.
+      for (const p of batch) await this.run([p]);
       return;
     }
     let changed = false;
