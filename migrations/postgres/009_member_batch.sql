@@ -34,8 +34,10 @@ BEGIN
   RETURN QUERY WITH
     rq AS (SELECT r.* FROM unnest(p_gids, p_ops, p_audited, p_subjects, p_jtis, p_mounts, p_operations, p_request_ids)
              WITH ORDINALITY AS r(gid, op, audited, subject, jti, mount, operation, request_id, n)),
-    pm AS (SELECT p.r, p.m, u.rid FROM unnest(p_member_req, p_member_ids) AS p(r, m)
-             LEFT JOIN users u ON u.tenant = p_tenant AND u.id = p.m),
+    -- A subquery per id, so that each is one index lookup: the generic plan of a join guesses ten ids and may
+    -- scan all of the tenant's users for them.
+    pm AS (SELECT p.r, p.m, (SELECT u.rid FROM users u WHERE u.tenant = p_tenant AND u.id = p.m) AS rid
+             FROM unnest(p_member_req, p_member_ids) AS p(r, m)),
     missing AS (SELECT pm.r, array_agg(pm.m ORDER BY pm.m COLLATE "C") AS ids FROM pm JOIN rq ON rq.n = pm.r
                   WHERE rq.op = 'add' AND pm.rid IS NULL GROUP BY pm.r),
     lk AS (SELECT id, display_name, external_id, resource, version, created, modified FROM groups
