@@ -43,13 +43,6 @@ export interface MemberPage {
   next?: string;
 }
 
-export interface MemberJsonPage {
-  /** The members' JSON objects, comma-separated ('' for none). */
-  json: string;
-  count: number;
-  /** Absent on the last page. */
-  next?: string;
-}
 
 /** What the SCIM layer wants written for a user; indexes are derived by the store. */
 export interface UserInput {
@@ -73,13 +66,6 @@ export type MemberOp =
   | { op: 'remove'; ids: string[] }
   | { op: 'removeAll' }
   | { op: 'replace'; ids: string[] };
-
-/** Which members pageMemberJson writes: after the cursor `after`, through the cursor `through` (inclusive), at most `limit`. */
-export interface MemberJsonRange {
-  after?: string;
-  through?: string;
-  limit: number;
-}
 
 export interface GroupChange {
   /** New attributes (everything but members), or undefined to leave them. */
@@ -155,15 +141,12 @@ export interface Store {
   /** Members in a stable order, a page at a time (after = the previous page's `next`). */
   pageMembers(tenant: string, groupId: string, page: { after?: string; limit: number }): Promise<MemberPage>;
   /**
-   * A page of members as their SCIM JSON, written by the database: `{"value":…,"$ref":<ref><value>,"type":"User"
-   * [,"display":…]}` objects joined by commas, in the order of pageMembers (GET /Groups/{id} streams these).
+   * Every member of a group as its SCIM JSON, written by the store: `{"value":…,"$ref":<ref><value>,"type":"User"
+   * [,"display":…]}` objects (as JSON.stringify writes them) joined by commas, in the order of pageMembers, as UTF-8
+   * chunks to be written one after the other as they are (a chunk may begin with the comma that separates it from
+   * the previous one). Nothing for an unknown group. GET /Groups/{id} streams these; stopping early is allowed.
    */
-  pageMemberJson(tenant: string, groupId: string, ref: string, page: MemberJsonRange): Promise<MemberJsonPage>;
-  /**
-   * The cursors that end each full page of `size` members, in member order (none for a group of fewer): with them a
-   * reader can ask for every page at once, page k being the members after cursor k-1 through cursor k.
-   */
-  memberPageEnds(tenant: string, groupId: string, size: number): Promise<string[]>;
+  memberJson(tenant: string, groupId: string, ref: string): AsyncIterable<Buffer | string>;
   changeGroup(tenant: string, id: string, change: GroupChange, opts?: WriteOptions): Promise<GroupWriteResult>;
   deleteGroup(tenant: string, id: string, opts?: WriteOptions): Promise<void>;
   listGroups(tenant: string, query: ListQuery): Promise<ListResult<GroupRecord>>;

@@ -465,7 +465,7 @@ describe('DELETE and user removal', () => {
     expect(await gw.store.pageMembers('groups-b', g.id, { limit: 10 })).toEqual({ members: [] });
   });
 
-  test('GET of a group over several member pages (read several at once): every member once, in member order, valid JSON', async () => {
+  test('GET of a group over several member pages or chunks: every member once, in member order, valid JSON', async () => {
     const ids: string[] = [];
     const g0 = unique('g');
     for (let i = 0; i < 11; i++) {

@@ -9,7 +9,7 @@ import { auditSummary, changedAttributes, repairTarget, type AuditActor, type Au
 import { StoreError, unknownMembers } from '../errors';
 import { groupSummary, groupUpdatedEvent, MemberDelta, memberEvents, userSummary, userUpdateEvents, type ChangeEvent } from '../events';
 import type {
-  GroupChange, GroupInput, GroupRecord, GroupWriteResult, Json, ListQuery, ListResult, MemberJsonPage, MemberJsonRange, MemberPage, MemberRecord, Store,
+  GroupChange, GroupInput, GroupRecord, GroupWriteResult, Json, ListQuery, ListResult, MemberPage, MemberRecord, Store,
   UserInput, UserRecord, WriteOptions,
 } from '../types';
 import { cursorRid, uniqueSorted } from '../member-ids';
@@ -60,6 +60,9 @@ const RETURNING_MEMBER_ID = 'RETURNING (SELECT id FROM users WHERE rid = user_ri
 
 /** Member lists up to this long are inserted naming each added row; longer ones are inserted in bulk first. */
 const NAMED_INSERT_MAX = 100;
+
+/** Members per page of memberJson. */
+const MEMBER_JSON_PAGE = 5000;
 
 /**
  * By code, not instanceof Error: better-sqlite3 registers its SqliteError class once per process, so an error may
@@ -227,18 +230,15 @@ export class SqliteStore implements Store {
          ORDER BY m.user_rid LIMIT ?`),
 
       // The same page as membersPage, as one string of member JSON (json_quote escapes as JSON.stringify does).
-      memberJsonPage: db.prepare<[string, string, string, number, number, number], { json: string | null; n: number; last: number | null }>(
+      memberJsonPage: db.prepare<[string, string, string, number, number], { json: string | null; n: number; last: number | null }>(
         `SELECT string_agg('{"value":' || json_quote(value) || ',"$ref":' || json_quote(ref || value) || ',"type":"User"'
                 || CASE WHEN display IS NULL THEN '' ELSE ',"display":' || json_quote(display) END || '}', ',' ORDER BY rid) AS json,
                 count(*) AS n, max(rid) AS last
          FROM (SELECT u.id AS value, COALESCE(u.display_name, u.user_name) AS display, m.user_rid AS rid, ? AS ref
                FROM group_members m CROSS JOIN users u
-               WHERE m.group_rid = (SELECT rid FROM groups WHERE tenant = ? AND id = ?) AND m.user_rid > ? AND m.user_rid <= ?
+               WHERE m.group_rid = (SELECT rid FROM groups WHERE tenant = ? AND id = ?) AND m.user_rid > ?
                  AND u.rid = m.user_rid
                ORDER BY m.user_rid LIMIT ?)`),
-      memberPageEnds: db.prepare<[string, string, number], { rid: number }>(
-        `SELECT user_rid AS rid FROM (SELECT user_rid, row_number() OVER (ORDER BY user_rid) AS n FROM group_members
-           WHERE group_rid = (SELECT rid FROM groups WHERE tenant = ? AND id = ?)) WHERE n % ? = 0 ORDER BY user_rid`),
 
       // A configured link, unless the target already has one for the group (a stored link always wins).
       insertRuleLink: db.prepare<[string, string, string, string, string]>(
@@ -518,14 +518,14 @@ export class SqliteStore implements Store {
     return rows.length === page.limit ? { members, next: String(rows[rows.length - 1].rid) } : { members };
   }
 
-  async pageMemberJson(tenant: string, groupId: string, ref: string, page: MemberJsonRange): Promise<MemberJsonPage> {
-    const r = this.s.memberJsonPage.get(ref, tenant, groupId, cursorRid(page.after, 0),
-      cursorRid(page.through, Number.MAX_SAFE_INTEGER), page.limit)!;
-    return r.n === page.limit ? { json: r.json ?? '', count: r.n, next: String(r.last) } : { json: r.json ?? '', count: r.n };
-  }
-
-  async memberPageEnds(tenant: string, groupId: string, size: number): Promise<string[]> {
-    return this.s.memberPageEnds.all(tenant, groupId, size).map((r) => String(r.rid));
+  async *memberJson(tenant: string, groupId: string, ref: string): AsyncGenerator<string> {
+    // A page at a time, so a 100,000-member group is never one string; each page is its own read.
+    for (let after = 0, first = true; ; first = false) {
+      const r = this.s.memberJsonPage.get(ref, tenant, groupId, after, MEMBER_JSON_PAGE)!;
+      if (r.n) yield first ? r.json! : `,${r.json!}`;
+      if (r.n < MEMBER_JSON_PAGE) return;
+      after = r.last!;
+    }
   }
 
   async changeGroup(tenant: string, id: string, change: GroupChange, opts?: WriteOptions): Promise<GroupWriteResult> {
