@@ -22,6 +22,7 @@ const ONE_PASS = {
   'test/integration/postgres.test.ts': 'always runs on PostgreSQL',
   'test/integration/postgres-group-commit.test.ts': 'always runs on PostgreSQL',
   'test/integration/postgres-outage.test.ts': 'always runs on PostgreSQL',
+  'test/integration/postgres-revocation.test.ts': 'always runs on PostgreSQL',
   'test/integration/replicas.test.ts': 'always runs on PostgreSQL',
   'test/integration/sqlite-group-commit.test.ts': "SQLite's group commit",
   'test/integration/sqlite-migrations.test.ts': "SQLite's migrations",

@@ -24,7 +24,8 @@ import { DEFAULT_MEMBER_BATCH, MemberBatcher } from './member-batch';
 import { perTurn } from '../per-turn';
 import { migratePostgres, pendingPostgresMigrations } from './migrate';
 import { PgGroupCommit, type Tx } from './group-commit';
-import { createPool, groupCommitSettings, isRetryable, mapError, prepared, rollbackAndRelease, sqlState } from './pool';
+import { RevocationCache } from './revocation-cache';
+import { createClient, createPool, groupCommitSettings, isRetryable, mapError, prepared, rollbackAndRelease, sqlState } from './pool';
 
 export interface PostgresConfig {
   kind: 'postgres';
@@ -165,6 +166,7 @@ export class PostgresStore implements Store {
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
+    await this.revocations.close();
     await this.pool.end();
   }
 
@@ -593,14 +595,17 @@ export class PostgresStore implements Store {
       `INSERT INTO revoked_tokens (jti, until, revoked) VALUES ($1, $2, $3)
        ON CONFLICT (jti) DO UPDATE SET until = excluded.until, revoked = excluded.revoked`,
       [jti, until ? until.toISOString() : null, now()]));
+    // Our own listener hears of it too, but maybe after this replica's next request: forget here, now.
+    this.revocations.forget();
   }
 
   /**
-   * Identity providers send one token on many concurrent requests: the lookups of one event-loop turn are answered
-   * by one `jti = ANY(…)` query, started after every request it answers arrived.
+   * Remembered while this replica hears of every change to revoked_tokens (revocation-cache.ts). What is asked of
+   * the database: identity providers send one token on many concurrent requests, so the lookups of one event-loop
+   * turn are answered by one `jti = ANY(…)` query, started after every request it answers arrived.
    */
   async isRevoked(jti: string): Promise<boolean> {
-    return this.revoked(jti);
+    return this.revocations.isRevoked(jti);
   }
 
   private readonly revoked = perTurn(async (jtis: string[]) => {
@@ -610,4 +615,7 @@ export class PostgresStore implements Store {
     const revoked = new Set(r.rows.map((x) => x.jti));
     return jtis.map((j) => revoked.has(j));
   });
+
+  /** Public for tests: whether revocation answers are being remembered. */
+  readonly revocations = new RevocationCache(() => createClient(this.config.url), (jti) => this.revoked(jti));
 }

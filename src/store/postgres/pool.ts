@@ -57,9 +57,9 @@ export function groupCommitSettings(url: string): PgSettings['groupCommit'] {
   return pgSettings(url).groupCommit;
 }
 
-export function createPool(url: string, onError?: (e: Error) => void): pg.Pool {
-  const s = pgSettings(url);
-  const pool = new pg.Pool({
+/** What every connection of this store is opened with: the pool's and the revocation listener's. */
+function connectionConfig(s: PgSettings): pg.ClientConfig {
+  return {
     connectionString: s.connectionString,
     // The statements this store prepares (prepared()) are the hot paths, written to run on a generic plan. Without
     // this, PostgreSQL may keep re-planning one each execution when a custom plan looks cheaper: measured on the
@@ -68,12 +68,20 @@ export function createPool(url: string, onError?: (e: Error) => void): pg.Pool {
     // JIT off unless the URL's own options turn it on: it pays off for long analytic queries, not for ours, where it
     // is pure cost. Reading a 100,000-member group, its compiling took longer than the query (~180 ms of ~250).
     options: ['-c jit=off', new URL(s.connectionString).searchParams.get('options'), '-c plan_cache_mode=force_generic_plan'].filter(Boolean).join(' '),
-    max: s.max,
     statement_timeout: s.statementTimeoutMs || undefined,
     connectionTimeoutMillis: s.connectTimeoutMs,
-    idleTimeoutMillis: 30_000,
     types: types as never,
-  });
+  };
+}
+
+/** A connection of its own, outside the pool (for LISTEN), with TCP keepalive so a dead peer is noticed. */
+export function createClient(url: string): pg.Client {
+  return new pg.Client({ ...connectionConfig(pgSettings(url)), keepAlive: true });
+}
+
+export function createPool(url: string, onError?: (e: Error) => void): pg.Pool {
+  const s = pgSettings(url);
+  const pool = new pg.Pool({ ...connectionConfig(s), max: s.max, idleTimeoutMillis: 30_000 });
   // An idle client whose server went away emits 'error' on the pool; without a listener the process would crash.
   pool.on('error', (e) => onError?.(e));
   // A checked-out client (inside a transaction, between two statements; the migration lock holder) emits 'error' on
