@@ -92,6 +92,23 @@ async function call(method, url, token, body) {
   return text;
 }
 
+/**
+ * GET of a big body, timed to its last byte (read as bytes: decoding 17 MB into a JS string is the client's cost, not
+ * the gateway's): a warm-up, then the median of three. Returns { ms, bytes }.
+ */
+async function timedGet(url, token) {
+  const once = async () => {
+    const t = process.hrtime.bigint();
+    const res = await fetch(url, { headers: { authorization: `Bearer ${token}` } });
+    const body = Buffer.from(await res.arrayBuffer());
+    if (res.status !== 200) throw new Error(`GET ${url} → ${res.status} ${body.subarray(0, 200)}`);
+    return { ms: Number(process.hrtime.bigint() - t) / 1e6, bytes: body.length };
+  };
+  await once();
+  const runs = [await once(), await once(), await once()].sort((a, b) => a.ms - b.ms);
+  return runs[1];
+}
+
 /** Add then remove one member (a user outside the group), LAT_ITER times; latency of each request. */
 async function addRemoveLatency(base, token, groupId, spare) {
   const bases = Array.isArray(base) ? base : [base];
@@ -158,6 +175,6 @@ function runAlone(mod, main) {
 
 module.exports = {
   DIST, QUICK, LAT_ITER, CANNON_SECONDS, CONNECTIONS, SECRET, PATCH,
-  freePort, waitHealthy, startGateway, startEcho, peakRssKb, rssKb, stats, timed, call, addRemoveLatency, cannon, cannonSpread, memberBodies, fmt,
+  freePort, waitHealthy, startGateway, startEcho, peakRssKb, rssKb, stats, timed, timedGet, call, addRemoveLatency, cannon, cannonSpread, memberBodies, fmt,
   runAlone,
 };

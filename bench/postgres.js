@@ -12,7 +12,7 @@ const path = require('node:path');
 const pg = require('pg');
 const {
   DIST, QUICK, CONNECTIONS, SECRET,
-  startGateway, startEcho, addRemoveLatency, cannon, cannonSpread, memberBodies, fmt, timed, call, rssKb, peakRssKb,
+  startGateway, startEcho, addRemoveLatency, cannon, cannonSpread, memberBodies, fmt, timedGet, rssKb, peakRssKb,
 } = require('./lib');
 
 const SPREAD_GROUPS = 50;
@@ -96,15 +96,8 @@ async function measure(replicas, data, echoRps, token) {
   if (replicas.length === 1) {
     const pid = replicas[0].child.pid;
     const before = rssKb(pid);
-    await call('GET', `${bases[0]}/Groups/${data.big}`, token); // warm
-    const times = [];
-    let bytes = 0;
-    for (let i = 0; i < 3; i++) {
-      const r = await timed(() => call('GET', `${bases[0]}/Groups/${data.big}`, token));
-      times.push(r.ms);
-      bytes = r.r.length;
-    }
-    getBig = { ms: times.sort((a, b) => a - b)[1], bytes, rssBeforeMb: before / 1024, peakRssMb: peakRssKb(pid) / 1024 };
+    const { ms, bytes } = await timedGet(`${bases[0]}/Groups/${data.big}`, token);
+    getBig = { ms, bytes, rssBeforeMb: before / 1024, peakRssMb: peakRssKb(pid) / 1024 };
   }
   return {
     replicas: replicas.length,

@@ -230,9 +230,11 @@ export class SqliteStore implements Store {
          ORDER BY m.user_rid LIMIT ?`),
 
       // The same page as membersPage, as one string of member JSON (json_quote escapes as JSON.stringify does).
-      memberJsonPage: db.prepare<[string, string, string, number, number], { json: string | null; n: number; last: number | null }>(
-        `SELECT string_agg('{"value":' || json_quote(value) || ',"$ref":' || json_quote(ref || value) || ',"type":"User"'
-                || CASE WHEN display IS NULL THEN '' ELSE ',"display":' || json_quote(display) END || '}', ',' ORDER BY rid) AS json,
+      // The page as a BLOB: its UTF-8 bytes go to the response as they are, never becoming a JS string (decoding and
+      // re-encoding 17 MB cost about a third of a 100,000-member GET).
+      memberJsonPage: db.prepare<[string, string, string, number, number], { json: Buffer | null; n: number; last: number | null }>(
+        `SELECT CAST(string_agg('{"value":' || json_quote(value) || ',"$ref":' || json_quote(ref || value) || ',"type":"User"'
+                || CASE WHEN display IS NULL THEN '' ELSE ',"display":' || json_quote(display) END || '}', ',' ORDER BY rid) AS BLOB) AS json,
                 count(*) AS n, max(rid) AS last
          FROM (SELECT u.id AS value, COALESCE(u.display_name, u.user_name) AS display, m.user_rid AS rid, ? AS ref
                FROM group_members m CROSS JOIN users u
@@ -518,11 +520,14 @@ export class SqliteStore implements Store {
     return rows.length === page.limit ? { members, next: String(rows[rows.length - 1].rid) } : { members };
   }
 
-  async *memberJson(tenant: string, groupId: string, ref: string): AsyncGenerator<string> {
-    // A page at a time, so a 100,000-member group is never one string; each page is its own read.
+  async *memberJson(tenant: string, groupId: string, ref: string): AsyncGenerator<Buffer | string> {
+    // A page at a time, so a 100,000-member group is never one buffer; each page is its own read.
     for (let after = 0, first = true; ; first = false) {
       const r = this.s.memberJsonPage.get(ref, tenant, groupId, after, MEMBER_JSON_PAGE)!;
-      if (r.n) yield first ? r.json! : `,${r.json!}`;
+      if (r.n) {
+        if (!first) yield ',';
+        yield r.json!;
+      }
       if (r.n < MEMBER_JSON_PAGE) return;
       after = r.last!;
     }
