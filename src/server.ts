@@ -1,7 +1,7 @@
 // Builds the Express app (no listen): body parsing with SCIM errors for every refusal, health, the two SCIM
 // mounts over one store, and JSON answers for everything else.
 import { timingSafeEqual } from 'node:crypto';
-import express, { type NextFunction, type Request, type Response } from 'express';
+import express, { type NextFunction, type Request, type RequestHandler, type Response } from 'express';
 import type { Logger } from 'pino';
 import { adminRouter } from './admin/routes';
 import { consoleRouter } from './console/serve';
@@ -14,6 +14,7 @@ import { securityHeaders } from './ops/security-headers';
 import type { ScimLimits } from './scim/context';
 import { DEFAULT_BULK_LIMITS, type BulkLimits } from './scim/bulk-request';
 import { sendScimError } from './http/scim-error';
+import { series } from './http/series';
 import { MOUNTS, scimMount } from './scim/router';
 import type { Store } from './store/types';
 
@@ -124,16 +125,15 @@ export function buildApp(deps: AppDeps): express.Express {
   app.set('etag', false);
   // A stable, simple query parser; the SCIM mount pins the parsed object per request.
   app.set('query parser', 'simple');
-  app.use(requestLog(deps.log, deps.metrics));
-  app.use(securityHeaders);
   // HTTP/1.1 requires Host (RFC 9112 §3.2); Node's own refusal has no body, so main.ts lets it through to here.
-  app.use((req, res, next) => {
+  const requireHost: RequestHandler = (req, res, next) => {
     if (req.httpVersion === '1.1' && req.headers.host === undefined) {
       sendScimError(res, 400, undefined, 'An HTTP/1.1 request needs a Host header');
       return;
     }
     next();
-  });
+  };
+  app.use(series(requestLog(deps.log, deps.metrics), securityHeaders, requireHost));
 
   // Liveness: the process is up and serving HTTP. Never touches the database, so an orchestrator does not restart
   // healthy replicas while PostgreSQL is away.

@@ -1,6 +1,6 @@
 // The SCIM mounts: authentication, scope, request context, .search, response shaping (locations, ETag,
 // Location, 304), then the single scimmy-routers instance.
-import express, { type NextFunction, type Request, type Response, type Router } from 'express';
+import express, { type NextFunction, type Request, type RequestHandler, type Response, type Router } from 'express';
 import type { Logger } from 'pino';
 import { authenticate, requireMethodScope, requireSingleTenant } from '../auth/middleware';
 import type { TokenVerifier } from '../auth/verify';
@@ -10,6 +10,7 @@ import type { Store } from '../store/types';
 import { DEFAULT_LIMITS, parseEtagList, type ScimContext, type ScimLimits } from './context';
 import { scimmyRouters } from './declare';
 import { sendScimError } from '../http/scim-error';
+import { series } from '../http/series';
 import { toScimError } from './errors';
 import { streamGroup } from './group-stream';
 import { bulkRoute } from './bulk';
@@ -79,12 +80,7 @@ export function scimMount(deps: ScimDeps, mountPath: string): Router {
 
   const limits = deps.limits ?? DEFAULT_LIMITS;
   const bulk = deps.bulk ?? DEFAULT_BULK_LIMITS;
-  router.use(authenticate(deps.verifier));
-  router.use(rateLimit(deps.limiter));
-  router.use(searchAsList);
-  router.use(requireMethodScope());
-  router.use(requireSingleTenant());
-  router.use((req, res, next) => {
+  const context: RequestHandler = (req, res, next) => {
     const query = stableQuery(req);
     // scimmy would parse `filter` itself (no nesting, exponential); we keep it from scimmy and parse it ourselves.
     const forScimmy: Record<string, unknown> = { ...query };
@@ -112,9 +108,9 @@ export function scimMount(deps: ScimDeps, mountPath: string): Router {
       ctx.actor = { subject: ctx.principal.subject, jti: ctx.principal.jti, mount: mountPath, operation, requestId: res.locals.requestId as string | undefined };
     }
     next();
-  });
+  };
   // An id no backend can hold (U+0000, an unpaired surrogate) names no resource: 404 before any store is asked.
-  router.use((req: Request, res: Response, next: NextFunction) => {
+  const storableIds: RequestHandler = (req, res, next) => {
     const raw = /^\/(?:Users|Groups)\/([^/]+)/.exec(req.path)?.[1];
     if (raw === undefined) return next();
     let id: string;
@@ -125,7 +121,10 @@ export function scimMount(deps: ScimDeps, mountPath: string): Router {
     }
     if (storable(id)) return next();
     sendScimError(res, 404, undefined, 'Resource not found');
-  });
+  };
+  // One router layer for what every SCIM request passes (series.ts says why).
+  router.use(series(authenticate(deps.verifier), rateLimit(deps.limiter), searchAsList, requireMethodScope(),
+    requireSingleTenant(), context, storableIds));
   router.get('/Groups/:id', streamGroup);
   router.patch('/Groups/:id', groupPatchRoute);
   router.post('/Bulk', bulkRoute(bulk));
