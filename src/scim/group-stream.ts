@@ -3,13 +3,24 @@
 // On SQLite pages are read back to back without yielding unless the client is slower than we write; a slow client's
 // response may then include changes committed while it streamed (the ETag is the version at the start). PostgreSQL
 // reads the members in one statement, from one snapshot.
-import { once } from 'node:events';
 import type { NextFunction, Request, Response } from 'express';
 import SCIMMY from 'scimmy';
 import { etagOf, parseEtagList, type ScimContext } from './context';
 import { groupBase, groupObject, wantsMembers } from './groups';
 import { rewriteLocations } from './mount';
 import { plainJson } from './shared';
+
+function drainedOrClosed(res: Response): Promise<void> {
+  return new Promise((resolve) => {
+    const done = (): void => {
+      res.off('drain', done);
+      res.off('close', done);
+      resolve();
+    };
+    res.on('drain', done);
+    res.on('close', done);
+  });
+}
 
 export async function streamGroup(req: Request, res: Response, next: NextFunction): Promise<void> {
   const ctx = res.locals.scim as ScimContext;
@@ -31,6 +42,10 @@ export async function streamGroup(req: Request, res: Response, next: NextFunctio
     }
     // Members come from the store as JSON text, a chunk at a time (no object per member on either side); a chunk
     // is written once the previous one is taken, so memory holds about one chunk whatever the group's size.
+    // A client that goes away mid-stream never drains: stop reading then, so the store lets go of what it holds (on
+    // PostgreSQL a pooled connection in the middle of a COPY).
+    let gone = false;
+    res.once('close', () => { gone = true; });
     let wrote = false;
     for await (const chunk of ctx.store.memberJson(ctx.tenant, id, `${base}/Users/`)) {
       if (!wrote) {
@@ -38,7 +53,8 @@ export async function streamGroup(req: Request, res: Response, next: NextFunctio
         res.write(`${JSON.stringify(head).slice(0, -1)},"members":[`);
         wrote = true;
       }
-      if (!res.write(chunk)) await once(res, 'drain');
+      if (!res.write(chunk)) await drainedOrClosed(res);
+      if (gone) return;
     }
     if (wrote) res.end(']}');
     else res.status(200).type('application/scim+json').end(JSON.stringify(head));
