@@ -616,6 +616,6 @@ export class PostgresStore implements Store {
     return jtis.map((j) => revoked.has(j));
   });
 
-  /** Public for tests: whether revocation answers are being remembered. */
+  /** The revocation answers this replica remembers (public so that tests can see whether it is listening). */
   readonly revocations = new RevocationCache(() => createClient(this.config.url), (jti) => this.revoked(jti));
 }
