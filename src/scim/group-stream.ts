@@ -53,6 +53,8 @@ export async function streamGroup(req: Request, res: Response, next: NextFunctio
         res.write(`${JSON.stringify(head).slice(0, -1)},"members":[`);
         wrote = true;
       }
+      // 'close' may have come while the next chunk was read: then no 'drain' or 'close' is left to wait for.
+      if (gone) return;
       if (!res.write(chunk)) await drainedOrClosed(res);
       if (gone) return;
     }
