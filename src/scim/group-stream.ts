@@ -42,10 +42,8 @@ export async function streamGroup(req: Request, res: Response, next: NextFunctio
     }
     // Members come from the store as JSON text, a chunk at a time (no object per member on either side); a chunk
     // is written once the previous one is taken, so memory holds about one chunk whatever the group's size.
-    // A client that goes away mid-stream never drains: stop reading then, so the store lets go of what it holds (on
-    // PostgreSQL a pooled connection in the middle of a COPY).
-    let gone = false;
-    res.once('close', () => { gone = true; });
+    // A client that goes away mid-stream never drains: stop reading then (Node marks the response destroyed when its
+    // socket closes), so the store lets go of what it holds (on PostgreSQL a pooled connection in the middle of a COPY).
     let wrote = false;
     for await (const chunk of ctx.store.memberJson(ctx.tenant, id, `${base}/Users/`)) {
       if (!wrote) {
@@ -53,10 +51,10 @@ export async function streamGroup(req: Request, res: Response, next: NextFunctio
         res.write(`${JSON.stringify(head).slice(0, -1)},"members":[`);
         wrote = true;
       }
-      // 'close' may have come while the next chunk was read: then no 'drain' or 'close' is left to wait for.
-      if (gone) return;
+      // The client may have gone while the next chunk was read: then no 'drain' or 'close' is left to wait for.
+      if (res.destroyed) return;
       if (!res.write(chunk)) await drainedOrClosed(res);
-      if (gone) return;
+      if (res.destroyed) return;
     }
     if (wrote) res.end(']}');
     else res.status(200).type('application/scim+json').end(JSON.stringify(head));

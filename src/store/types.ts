@@ -43,7 +43,6 @@ export interface MemberPage {
   next?: string;
 }
 
-
 /** What the SCIM layer wants written for a user; indexes are derived by the store. */
 export interface UserInput {
   userName: string;

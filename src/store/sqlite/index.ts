@@ -229,9 +229,9 @@ export class SqliteStore implements Store {
          WHERE m.group_rid = (SELECT rid FROM groups WHERE tenant = ? AND id = ?) AND m.user_rid > ? AND u.rid = m.user_rid
          ORDER BY m.user_rid LIMIT ?`),
 
-      // The same page as membersPage, as one string of member JSON (json_quote escapes as JSON.stringify does).
-      // The page as a BLOB: its UTF-8 bytes go to the response as they are, never becoming a JS string (decoding and
-      // re-encoding 17 MB cost about a third of a 100,000-member GET).
+      // The same page as membersPage, as its member JSON (json_quote escapes as JSON.stringify does), cast to a BLOB:
+      // its UTF-8 bytes go to the response as they are, never becoming a JS string (decoding and re-encoding 17 MB
+      // cost about a third of a 100,000-member GET).
       memberJsonPage: db.prepare<[string, string, string, number, number], { json: Buffer | null; n: number; last: number | null }>(
         `SELECT CAST(string_agg('{"value":' || json_quote(value) || ',"$ref":' || json_quote(ref || value) || ',"type":"User"'
                 || CASE WHEN display IS NULL THEN '' ELSE ',"display":' || json_quote(display) END || '}', ',' ORDER BY rid) AS BLOB) AS json,
