@@ -268,8 +268,12 @@ describe('member JSON', () => {
   });
 
   test('memberJson over more members than one chunk; a reader that stops early leaves the store working', async () => {
-    const round = Array.from({ length: 6000 }, (_, k) => store.createUser(T, input(`chunks-${++n}-${k}@example.com`)));
-    const ids = (await store.together(() => Promise.all(round))).map((u) => u.id);
+    // Rounds of 200: 6,000 writes started at once wait on PostgreSQL's pool longer than its connect timeout on a slow machine.
+    const ids: string[] = [];
+    for (let r = 0; r < 30; r++) {
+      const round = await store.together(() => Promise.all(Array.from({ length: 200 }, (_, k) => store.createUser(T, input(`chunks-${++n}-${k}@example.com`)))));
+      ids.push(...round.map((u) => u.id));
+    }
     const g = (await store.createGroup(T, group('chunks'), ids)).group;
     const text = await joined(store.memberJson(T, g.id, 'r/'));
     expect((JSON.parse(`[${text}]`) as { value: string }[]).map((m) => m.value)).toEqual((await store.listMembers(T, g.id)).map((m) => m.value));
