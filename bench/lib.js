@@ -58,6 +58,28 @@ async function startEcho() {
   return { url, child, stop: () => new Promise((r) => { child.once('exit', r); child.kill('SIGTERM'); }) };
 }
 
+/** req/s of the bare Express echo for the same PATCH bodies (a fresh echo process, stopped afterwards). */
+async function echoRps(bodies) {
+  const echo = await startEcho();
+  try {
+    return (await cannon(`${echo.url}/echo`, 'x', bodies)).rps;
+  } finally {
+    await echo.stop();
+  }
+}
+
+/**
+ * The echo baseline measured right before and right after `measured` (A-B-A): this shared machine's speed drifts by
+ * a third within minutes, and one baseline taken before moved the ratio as much as any change did. Returns the
+ * measured result with { before, after, mean } of the echo.
+ */
+async function aroundEcho(bodies, measured) {
+  const before = await echoRps(bodies);
+  const result = await measured();
+  const after = await echoRps(bodies);
+  return { result, echo: { before, after, mean: (before + after) / 2 } };
+}
+
 /** Peak resident set of a process so far (kB), from /proc. */
 function peakRssKb(pid) {
   const m = /VmHWM:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
@@ -184,6 +206,6 @@ function runAlone(mod, main) {
 
 module.exports = {
   DIST, QUICK, LAT_ITER, CANNON_SECONDS, CONNECTIONS, SECRET, PATCH,
-  freePort, waitHealthy, startGateway, startEcho, peakRssKb, rssKb, stats, timed, timedGet, call, addRemoveLatency, cannon, cannonSpread, memberBodies, fmt,
+  freePort, waitHealthy, startGateway, aroundEcho, peakRssKb, rssKb, stats, timed, timedGet, call, addRemoveLatency, cannon, cannonSpread, memberBodies, fmt,
   runAlone,
 };

@@ -10,7 +10,7 @@ const os = require('node:os');
 const path = require('node:path');
 const {
   DIST, QUICK, CANNON_SECONDS, CONNECTIONS, LAT_ITER, SECRET, PATCH,
-  startGateway, startEcho, peakRssKb, rssKb, stats, timed, timedGet, call, addRemoveLatency, cannon, memberBodies, fmt,
+  startGateway, aroundEcho, peakRssKb, rssKb, stats, timed, timedGet, call, addRemoveLatency, cannon, memberBodies, fmt,
 } = require('./lib');
 
 const BIG = QUICK ? 10_000 : 100_000;
@@ -58,13 +58,10 @@ async function runMode(dbFile, synchronous, data) {
   const big = await addRemoveLatency(base, token, data.big, spare);
   out.memberLatency = { small, big, ratioMedian: big.median / small.median, ratioP99: big.p99 / small.p99 };
 
-  // 2. throughput vs the bare Express echo of the same bodies, measured right before it (same machine state)
+  // 2. throughput vs the bare Express echo of the same bodies, measured right before and right after it
   const bodies = memberBodies(data.ids.slice(0, 1000));
-  const echo = await startEcho();
-  const echoRps = (await cannon(`${echo.url}/echo`, 'x', bodies)).rps;
-  await echo.stop();
-  const hot = await cannon(`${base}/Groups/${data.hot}`, token, bodies);
-  out.throughput = { gateway: hot, echoRps, ratio: hot.rps / echoRps };
+  const { result: hot, echo } = await aroundEcho(bodies, () => cannon(`${base}/Groups/${data.hot}`, token, bodies));
+  out.throughput = { gateway: hot, echoRps: echo.mean, echo, ratio: hot.rps / echo.mean };
 
   // 3. one PATCH adding 10,000 members: a warm-up, then three measured adds to empty groups (median)
   const bulkIds = data.ids.slice(0, BULK_ADD);
@@ -107,6 +104,7 @@ function markdown(r) {
   row('  p99 ms (10 / ' + BIG + ')', `${fmt(n.memberLatency.small.p99)} / ${fmt(n.memberLatency.big.p99)}`, `${fmt(f.memberLatency.small.p99)} / ${fmt(f.memberLatency.big.p99)}`, '');
   row('  ratio of p99s', fmt(n.memberLatency.ratioP99), fmt(f.memberLatency.ratioP99), '≤ 1.2');
   row(`member-PATCH req/s (autocannon, ${CONNECTIONS} conns) / bare Express echo of the same bodies`, `${fmt(n.throughput.gateway.rps, 0)} / ${fmt(n.throughput.echoRps, 0)}`, `${fmt(f.throughput.gateway.rps, 0)} / ${fmt(f.throughput.echoRps, 0)}`, '');
+  row('  echo req/s before → after (the baseline is their mean)', `${fmt(n.throughput.echo.before, 0)} → ${fmt(n.throughput.echo.after, 0)}`, `${fmt(f.throughput.echo.before, 0)} → ${fmt(f.throughput.echo.after, 0)}`, '');
   row('  ratio to echo', fmt(n.throughput.ratio), fmt(f.throughput.ratio), '≥ 0.5 (NORMAL)');
   row('  non-2xx / errors', `${n.throughput.gateway.non2xx} / ${n.throughput.gateway.errors}`, `${f.throughput.gateway.non2xx} / ${f.throughput.gateway.errors}`, '0 / 0');
   row(`one PATCH adding ${BULK_ADD} members, ms`, fmt(n.bulkAdd.ms, 1), fmt(f.bulkAdd.ms, 1), '≤ 60');
