@@ -35,32 +35,27 @@ async function waitHealthy(url) {
   throw new Error(`${url} did not become healthy`);
 }
 
-/** The built gateway as a child process; env adds to the benchmark defaults (rate limit off: it is the load). */
-async function startGateway(env) {
+/** A node script as a child process on a free port, once its /healthz answers; stop() ends it with SIGTERM. */
+async function startServer(script, env) {
   const port = await freePort();
-  const child = spawn(process.execPath, [path.join(DIST, 'main.js')], {
-    env: { ...process.env, PORT: String(port), HOST: '127.0.0.1', JWT_SECRET: SECRET, LOG_LEVEL: 'error', MAX_RESULTS: '1000',
-      RATE_LIMIT_PER_SECOND: '0', ...env },
-    stdio: ['ignore', 'ignore', 'inherit'],
+  const child = spawn(process.execPath, [script], {
+    env: { ...process.env, PORT: String(port), ...env }, stdio: ['ignore', 'ignore', 'inherit'],
   });
   const url = `http://127.0.0.1:${port}`;
   await waitHealthy(url);
   return { url, child, stop: () => new Promise((r) => { child.once('exit', r); child.kill('SIGTERM'); }) };
 }
 
-async function startEcho() {
-  const port = await freePort();
-  const child = spawn(process.execPath, [path.join(__dirname, 'echo-server.js')], {
-    env: { ...process.env, PORT: String(port) }, stdio: ['ignore', 'ignore', 'inherit'],
+/** The built gateway as a child process; env adds to the benchmark defaults (rate limit off: it is the load). */
+function startGateway(env) {
+  return startServer(path.join(DIST, 'main.js'), {
+    HOST: '127.0.0.1', JWT_SECRET: SECRET, LOG_LEVEL: 'error', MAX_RESULTS: '1000', RATE_LIMIT_PER_SECOND: '0', ...env,
   });
-  const url = `http://127.0.0.1:${port}`;
-  await waitHealthy(url);
-  return { url, child, stop: () => new Promise((r) => { child.once('exit', r); child.kill('SIGTERM'); }) };
 }
 
 /** req/s of the bare Express echo for the same PATCH bodies (a fresh echo process, stopped afterwards). */
 async function echoRps(bodies) {
-  const echo = await startEcho();
+  const echo = await startServer(path.join(__dirname, 'echo-server.js'), {});
   try {
     return (await cannon(`${echo.url}/echo`, 'x', bodies)).rps;
   } finally {
