@@ -63,16 +63,39 @@ async function echoRps(bodies) {
   }
 }
 
+/** Rounds of a throughput measure against the echo (one outside BENCH_QUICK's smoke check). */
+const ROUNDS = QUICK ? 1 : 3;
+
 /**
- * The echo baseline measured right before and right after `measured` (A-B-A): this shared machine's speed drifts by
- * a third within minutes, and one baseline taken before moved the ratio as much as any change did. Returns the
- * measured result with { before, after, mean } of the echo.
+ * A throughput measure against the bare Express echo of the same bodies. This shared machine's speed drifts by a
+ * third within minutes, as much as any code change moves the figure, so the measure alternates with the echo
+ * (E M E M E M E), each round's ratio is to the mean of the echo right before and right after it, and the figure is
+ * the median round; every round and every echo run are kept. `measured` resolves to { rps, p99, non2xx, errors }.
+ * Returns the median round ({ ...its result, echo, ratio }) with `rounds`, `echoes` and `echoMean` (all echo runs).
  */
-async function aroundEcho(bodies, measured) {
-  const before = await echoRps(bodies);
-  const result = await measured();
-  const after = await echoRps(bodies);
-  return { result, echo: { before, after, mean: (before + after) / 2 } };
+async function echoRounds(bodies, measured, rounds = ROUNDS) {
+  const echoes = [await echoRps(bodies)];
+  const all = [];
+  for (let i = 0; i < rounds; i++) {
+    const run = await measured();
+    echoes.push(await echoRps(bodies));
+    const echo = (echoes[i] + echoes[i + 1]) / 2;
+    all.push({ ...run, echo, ratio: run.rps / echo });
+  }
+  const median = [...all].sort((a, b) => a.ratio - b.ratio)[Math.floor(all.length / 2)];
+  return { ...median, rounds: all, echoes, echoMean: echoes.reduce((t, e) => t + e, 0) / echoes.length };
+}
+
+/** A round-by-round summary for the tables: the median's ratio, then each round's, and the worst p99 of them. */
+function roundsCell(r) {
+  const each = r.rounds.length > 1 ? ` (rounds: ${r.rounds.map((x) => fmt(x.ratio)).join(', ')})` : '';
+  return `${fmt(r.ratio)}${each}`;
+}
+function worstP99(r) {
+  return Math.max(...r.rounds.map((x) => x.p99));
+}
+function failures(r) {
+  return `${r.rounds.reduce((t, x) => t + x.non2xx, 0)} / ${r.rounds.reduce((t, x) => t + x.errors, 0)}`;
 }
 
 /** Peak resident set of a process so far (kB), from /proc. */
@@ -200,7 +223,7 @@ function runAlone(mod, main) {
 }
 
 module.exports = {
-  DIST, QUICK, LAT_ITER, CANNON_SECONDS, CONNECTIONS, SECRET, PATCH,
-  freePort, waitHealthy, startGateway, aroundEcho, peakRssKb, rssKb, stats, timed, timedGet, call, addRemoveLatency, cannon, cannonSpread, memberBodies, fmt,
+  DIST, QUICK, LAT_ITER, CANNON_SECONDS, CONNECTIONS, SECRET, PATCH, ROUNDS,
+  freePort, waitHealthy, startGateway, echoRounds, roundsCell, worstP99, failures, peakRssKb, rssKb, stats, timed, timedGet, call, addRemoveLatency, cannon, cannonSpread, memberBodies, fmt,
   runAlone,
 };
