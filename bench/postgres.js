@@ -29,14 +29,19 @@ function databaseUrl(name) {
   return u.toString();
 }
 
-async function admin(sql) {
-  const c = new pg.Client({ connectionString: ADMIN_URL });
+/** One statement on a connection of its own to `url`. */
+async function query(url, sql) {
+  const c = new pg.Client({ connectionString: url });
   await c.connect();
   try {
     return await c.query(sql);
   } finally {
     await c.end();
   }
+}
+
+function admin(sql) {
+  return query(ADMIN_URL, sql);
 }
 
 async function reachable() {
@@ -187,7 +192,7 @@ async function main() {
   }
 }
 
-module.exports = { main, reachable, admin, databaseUrl };
+module.exports = { main, reachable, admin, query, databaseUrl };
 
 if (require.main === module) {
   main().then((r) => process.stdout.write(r.markdown || `${r.skipped}\n`), (e) => {

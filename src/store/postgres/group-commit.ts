@@ -21,9 +21,26 @@ export interface Tx {
 
 type Write = (t: Tx) => Promise<unknown>;
 
+/**
+ * A write that can also run as one row of a statement over its chunk (user-batch.ts): `kind` names the runner in
+ * GroupCommitDeps.rows, `row` is its input. Its `fn` stays the way it runs alone, or when the rows cannot.
+ */
+export interface RowWrite {
+  kind: string;
+  row: unknown;
+}
+
+/**
+ * Runs a chunk's rows (all of one kind) as one statement on the client, inside the chunk's transaction. Answers per
+ * row, in order; throws when the rows cannot run so, and the chunk's writes then run one by one.
+ */
+type RowRunner = (c: PoolClient, rows: unknown[], actors: (AuditActor | undefined)[]) => Promise<RowResult[]>;
+type RowResult = { ok: true; value: unknown; eventsWritten: boolean } | { ok: false; error: unknown };
+
 interface Queued {
   fn: Write;
   actor?: AuditActor;
+  row?: RowWrite;
   resolve: (v: unknown) => void;
   reject: (e: unknown) => void;
 }
@@ -44,6 +61,8 @@ export interface GroupCommitDeps {
   committed: () => void;
   /** Shared transactions at once (each holds a pooled connection until its COMMIT). */
   parallel: number;
+  /** Runners for writes enqueued with a RowWrite, by kind. */
+  rows?: Record<string, RowRunner>;
 }
 
 class Batch {
@@ -52,9 +71,9 @@ class Batch {
 
   constructor(private readonly deps: GroupCommitDeps, private readonly scope: AsyncLocalStorage<Batch>) {}
 
-  enqueue(fn: Write, actor?: AuditActor): Promise<unknown> {
+  enqueue(fn: Write, actor?: AuditActor, row?: RowWrite): Promise<unknown> {
     return new Promise((resolve, reject) => {
-      this.queue.push({ fn, actor, resolve, reject });
+      this.queue.push({ fn, actor, row, resolve, reject });
       if (this.scheduled) return;
       this.scheduled = true;
       // Outside the scope: what runs from here (the flush, the commit listeners) must not join this batch.
@@ -94,7 +113,8 @@ class Batch {
       return;
     }
     try {
-      const outcome = (await this.attempt(client, chunk, false)) ?? (await this.attempt(client, chunk, true))!;
+      const outcome = (await this.attemptRows(client, chunk)) ?? (await this.attempt(client, chunk, false))
+        ?? (await this.attempt(client, chunk, true))!;
       client.release();
       for (const [q, r] of outcome.results) {
         if (r.ok) q.resolve(r.value);
@@ -109,6 +129,33 @@ class Batch {
       if (isRetryable(e)) for (const q of chunk) this.deps.solo(q.fn, q.actor).then(q.resolve, q.reject);
       else for (const q of chunk) q.reject(mapError(e));
     }
+  }
+
+  /**
+   * BEGIN, one statement over the chunk's rows, COMMIT: when every write of the chunk is a row of one kind with a
+   * runner. Undefined (nothing committed) when they are not, or when the statement failed as a whole.
+   */
+  private async attemptRows(client: PoolClient, chunk: Queued[]): Promise<ChunkOutcome | undefined> {
+    const kind = chunk[0].row?.kind;
+    const runner = kind === undefined ? undefined : this.deps.rows?.[kind];
+    if (!runner || chunk.length < 2 || chunk.some((q) => q.row?.kind !== kind)) return undefined;
+    await client.query('BEGIN');
+    let answers: RowResult[];
+    try {
+      answers = await runner(client, chunk.map((q) => q.row!.row), chunk.map((q) => q.actor));
+    } catch {
+      await client.query('ROLLBACK');
+      return undefined;
+    }
+    await client.query('COMMIT');
+    const results = new Map<Queued, Result>();
+    let eventsWritten = false;
+    chunk.forEach((q, i) => {
+      const a = answers[i];
+      if (a.ok) eventsWritten ||= a.eventsWritten;
+      results.set(q, a.ok ? { ok: true, value: a.value } : { ok: false, error: a.error, retry: false });
+    });
+    return { results, eventsWritten };
   }
 
   /**
@@ -157,7 +204,7 @@ export class PgGroupCommit {
   }
 
   /** The batch the calling write belongs to, if it runs inside together(). */
-  current(): { enqueue(fn: Write, actor?: AuditActor): Promise<unknown> } | undefined {
+  current(): { enqueue(fn: Write, actor?: AuditActor, row?: RowWrite): Promise<unknown> } | undefined {
     return this.scope.getStore();
   }
 }
