@@ -3,6 +3,7 @@
 import type { Logger } from 'pino';
 import type { Principal } from '../auth/principal';
 import type { AuditActor } from '../store/audit';
+import type { Filter } from '../store/filter';
 import type { Store } from '../store/types';
 
 export interface ScimContext {
@@ -24,6 +25,8 @@ export interface ScimContext {
   etag?: string;
   /** The answer carries no resource (a Bulk operation): handlers return only its id and version, unshaped. */
   bodyless?: boolean;
+  /** A list's filter, already resolved for its resource type (root /.search); query.filter is then ignored. */
+  resolvedFilter?: Filter;
 }
 
 /** Request limits, advertised in /ServiceProviderConfig. */

@@ -86,6 +86,8 @@ function jsonField(kind: ResourceKind, urn: string | undefined, path: string): F
   return { path: names.join('.'), type, caseExact: !!found.config.caseExact, json: names };
 }
 
+const NOT_SUPPORTED = 'is not supported in filters for';
+
 function resolveField(kind: ResourceKind, attrPath: string, within?: 'emails' | 'members'): Field {
   const { urn, path } = splitUrn(kind, attrPath);
   const lower = path.toLowerCase();
@@ -104,7 +106,7 @@ function resolveField(kind: ResourceKind, attrPath: string, within?: 'emails' | 
   }
   const j = jsonField(kind, urn, path);
   if (j) return j;
-  throw invalid(`Attribute "${attrPath}" is not supported in filters for ${kind}s`);
+  throw invalid(`Attribute "${attrPath}" ${NOT_SUPPORTED} ${kind}s`);
 }
 
 function typedValue(field: Field, op: CompareOp, raw: unknown): Scalar | null {
@@ -163,19 +165,83 @@ function convert(kind: ResourceKind, node: ParsedFilter, within?: 'emails' | 'me
 
 const UNSTORABLE_FILTER = 'The filter holds U+0000 or an unpaired surrogate: no resource can hold such text';
 
-/** Parses and resolves a filter; any problem is a 400 invalidFilter naming it. */
-export function parseFilter(kind: ResourceKind, text: string, limits = { maxLength: MAX_FILTER_LENGTH, maxDepth: MAX_FILTER_DEPTH }): Filter {
+/** Checks the filter's size and text and parses it, not yet against a resource type; a problem is a 400 invalidFilter. */
+export function parseFilterText(text: string, limits = { maxLength: MAX_FILTER_LENGTH, maxDepth: MAX_FILTER_DEPTH }): ParsedFilter {
   if (typeof text !== 'string' || text.trim() === '') throw invalid('The filter is empty');
   if (text.length > limits.maxLength) throw invalid(`The filter is longer than ${limits.maxLength} characters`);
   if (nestingDepth(text) > limits.maxDepth) throw invalid(`The filter nests deeper than ${limits.maxDepth} levels`);
   if (!storable(text)) throw invalid(UNSTORABLE_FILTER);
-  let parsed: ParsedFilter;
   try {
-    parsed = parse(text);
+    return parse(text);
   } catch {
     throw invalid('The filter is not valid SCIM filter syntax (RFC 7644 §3.4.2.2); string values need double quotes');
   }
-  return convert(kind, parsed);
+}
+
+/** Parses and resolves a filter; any problem is a 400 invalidFilter naming it. */
+export function parseFilter(kind: ResourceKind, text: string, limits = { maxLength: MAX_FILTER_LENGTH, maxDepth: MAX_FILTER_DEPTH }): Filter {
+  return convert(kind, parseFilterText(text, limits));
+}
+
+/** Whether `kind` has the attribute, as far as filters go (other problems are left for parseFilter to name). */
+function hasAttribute(kind: ResourceKind, attrPath: string): boolean {
+  try {
+    resolveField(kind, attrPath);
+    return true;
+  } catch (e) {
+    return !(e instanceof Error && e.message.includes(NOT_SUPPORTED));
+  }
+}
+
+/** and/or over items that may be constants, folded. */
+function fold(op: 'and' | 'or', items: (ParsedFilter | boolean)[]): ParsedFilter | boolean {
+  const absorbing = op === 'or';
+  if (items.includes(absorbing)) return absorbing;
+  const rest = items.filter((i): i is ParsedFilter => typeof i !== 'boolean');
+  if (!rest.length) return !absorbing;
+  return rest.length === 1 ? rest[0] : { op, filters: rest };
+}
+
+/** The filter with every test of an attribute `kind` lacks replaced by its value for an unassigned attribute. */
+function unassigned(kind: ResourceKind, node: ParsedFilter, missing: Set<string>): ParsedFilter | boolean {
+  switch (node.op) {
+    case 'and':
+    case 'or':
+      return fold(node.op, node.filters.map((f) => unassigned(kind, f, missing)));
+    case 'not': {
+      const inner = unassigned(kind, node.filter, missing);
+      return typeof inner === 'boolean' ? !inner : { op: 'not', filter: inner };
+    }
+    case '[]': {
+      // A collection of the other type has no elements here; anything else is parseFilter's to judge.
+      const { path } = splitUrn(kind, node.attrPath);
+      const other = kind === 'User' ? 'members' : 'emails';
+      if (path.toLowerCase() !== other) return node;
+      missing.add(node.attrPath);
+      return false;
+    }
+    case 'pr':
+      if (hasAttribute(kind, node.attrPath)) return node;
+      missing.add(node.attrPath);
+      return false;
+    default:
+      if (hasAttribute(kind, node.attrPath)) return node;
+      missing.add(node.attrPath);
+      // No value: "ne" (and "eq null") hold, every other comparison fails, as the SQL treats an absent column.
+      return node.compValue === null ? node.op === 'eq' : node.op === 'ne';
+  }
+}
+
+/**
+ * A filter of a search over every resource type (root /.search, RFC 7644 §3.4.3), as it reads for `kind`: an
+ * attribute that type does not have is unassigned there, so `displayName eq "x" or userName eq "y"` still finds
+ * Groups by their displayName. Answers the store's filter for `kind`, or true (every resource) or false (none), with
+ * the attributes `kind` lacks; any other problem of the filter is a 400 invalidFilter, as in parseFilter.
+ */
+export function filterForType(kind: ResourceKind, parsed: ParsedFilter): { filter: Filter | boolean; missing: Set<string> } {
+  const missing = new Set<string>();
+  const r = unassigned(kind, parsed, missing);
+  return { filter: typeof r === 'boolean' ? r : convert(kind, r), missing };
 }
 
 /** sortBy → a canonical attribute the store can order by. */

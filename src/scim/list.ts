@@ -22,9 +22,9 @@ export function listQuery(kind: ResourceKind, ctx: ScimContext, sortable: string
     throw badRequest('invalidValue', 'sortOrder must be "ascending" or "descending"');
   }
   return {
-    filter: q.filter !== undefined
+    filter: ctx.resolvedFilter ?? (q.filter !== undefined
       ? parseFilter(kind, q.filter, { maxLength: ctx.limits.maxFilterLength, maxDepth: ctx.limits.maxFilterDepth })
-      : undefined,
+      : undefined),
     startIndex,
     count,
     sortBy: resolveSortBy(kind, q.sortBy, sortable),

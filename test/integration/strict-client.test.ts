@@ -50,6 +50,29 @@ describe.each([['/api/scim/v2', 'api'], ['/sso/scim/v2', 'sso']] as const)('on %
     expect((await scim('POST', `${base()}/.search`, other, { schemas: [SEARCH], filter: 'externalId sw "ext-"' })).body.totalResults).toBe(0);
   });
 
+  test('1b. POST /.search: an attribute one type lacks is unassigned there, so or, not and value filters still find the other type', async () => {
+    const search = async (filter: string) => {
+      const res = await scim('POST', `${base()}/.search`, t, { schemas: [SEARCH], filter });
+      expect(res.status).toBe(200);
+      return res.body.Resources.map((r: any) => `${r.meta.resourceType}:${r.id}`);
+    };
+    // userName is a User's only, displayName both types have.
+    expect(await search('displayName eq "Team" or userName eq "alice@example.com"')).toEqual([`User:${alice.id}`, `Group:${team.id}`]);
+    // "not" of a test that no Group can pass holds for every Group.
+    expect(await search('not (userName eq "alice@example.com")')).toEqual([`User:${bob.id}`, `Group:${team.id}`]);
+    // members is a Group's only: no User has members, in a plain or a value filter.
+    expect(await search(`members.value eq "${alice.id}"`)).toEqual([`Group:${team.id}`]);
+    expect(await search(`members[value eq "${bob.id}"] or emails.value eq "nobody@example.com"`)).toEqual([`Group:${team.id}`]);
+    // A filter no resource of either type can satisfy is an empty list, not an error.
+    const none = await scim('POST', `${base()}/.search`, t, { schemas: [SEARCH], filter: 'userName pr and members pr' });
+    expect(none.status).toBe(200);
+    expect(none.body).toMatchObject({ totalResults: 0, Resources: [] });
+    // An attribute neither type has is still refused.
+    const refused = await scim('POST', `${base()}/.search`, t, { schemas: [SEARCH], filter: 'displayName eq "Team" or shoeSize gt 9' });
+    expectScimError(refused, 400, 'invalidFilter');
+    expect(refused.body.detail).toContain('shoeSize');
+  });
+
   test('2. attributes= keeps schemas and id on single resources, list entries and PATCH answers', async () => {
     expect((await scim('GET', `${base()}/Users/${alice.id}?attributes=externalId`, t)).body).toEqual({ schemas: [USER_SCHEMA, E], id: alice.id, externalId: 'ext-a' });
     expect((await scim('GET', `${base()}/Users/${bob.id}?attributes=externalId`, t)).body).toEqual({ schemas: [USER_SCHEMA], id: bob.id, externalId: 'ext-b' });
