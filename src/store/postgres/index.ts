@@ -21,7 +21,7 @@ import { linksFor, matchColumn, type GroupLinkRule, type LinkableGroup } from '.
 import { ADD_MEMBERS_SQL, GROUP_COLUMNS, memberWriteError, type GroupRow } from './member-statement';
 import { memberJsonByCopy } from './member-json';
 import { DEFAULT_MEMBER_BATCH, MemberBatcher } from './member-batch';
-import { insertUsers, type UserInsert } from './user-batch';
+import { insertUsers, storedEmails, type UserInsert } from './user-batch';
 import { perTurn } from '../per-turn';
 import { migratePostgres, pendingPostgresMigrations } from './migrate';
 import { PgGroupCommit, type RowWrite, type Tx } from './group-commit';
@@ -314,9 +314,10 @@ export class PostgresStore implements Store {
     ];
   }
 
-  private async writeEmails(t: Tx, tenant: string, id: string, input: UserInput, fresh: boolean): Promise<void> {
-    if (!fresh) await t.c.query('DELETE FROM user_emails WHERE tenant = $1 AND user_id = $2', [tenant, id]);
-    const emails = input.emails.filter((e) => typeof e.value === 'string' && e.value !== '');
+  /** A replaced user's emails: the old ones go, the new ones are written (createUser writes its own in its statement). */
+  private async replaceEmails(t: Tx, tenant: string, id: string, input: UserInput): Promise<void> {
+    await t.c.query('DELETE FROM user_emails WHERE tenant = $1 AND user_id = $2', [tenant, id]);
+    const emails = storedEmails(input);
     if (!emails.length) return;
     await t.c.query(
       `INSERT INTO user_emails (tenant, user_id, value_lc, value, type, is_primary)
@@ -347,7 +348,7 @@ export class PostgresStore implements Store {
       return await this.tx(async (t) => {
         // The user, its emails, its event and audit record in one statement: one round trip per write, which is what
         // a Bulk of many POSTs (sharing transactions, group-commit.ts) pays per operation.
-        const emails = input.emails.filter((e) => typeof e.value === 'string' && e.value !== '');
+        const emails = storedEmails(input);
         const lead: Lead = {
           ctes: (param) => {
             const $tenant = param(tenant);
@@ -396,7 +397,7 @@ export class PostgresStore implements Store {
            RETURNING ${USER_COLS}`,
           [tenant, id, ...this.userValues(input), stamp],
         );
-        await this.writeEmails(t, tenant, id, input, false);
+        await this.replaceEmails(t, tenant, id, input);
         // When active changed, each of the user's groups gets an access event too (deprovisioning at group targets).
         // The user's row lock keeps memberships from being added meanwhile (their foreign key's KEY SHARE lock waits).
         const groups = before.active === input.active ? [] : (await t.c.query<{ group_id: string }>(

@@ -13,6 +13,11 @@ import { userSummary, type ChangeEvent } from '../events';
 import type { UserInput } from '../types';
 import { prepared } from './pool';
 
+/** The emails a user's row keeps: those with a value (an empty one is no email). */
+export function storedEmails(input: UserInput): UserInput['emails'] {
+  return input.emails.filter((e) => typeof e.value === 'string' && e.value !== '');
+}
+
 /** One createUser, as a row of the statement. */
 export interface UserInsert {
   tenant: string;
@@ -73,7 +78,7 @@ export async function insertUsers<R extends { id: string }>(c: PoolClient, colum
   const tenant = rows[0].tenant;
   if (rows.some((r) => r.tenant !== tenant)) throw new Error('insertUsers: one tenant per statement');
   const col = <T>(f: (r: UserInsert, i: number) => T): T[] => rows.map(f);
-  const emails = rows.flatMap((r) => r.input.emails.filter((e) => typeof e.value === 'string' && e.value !== '').map((e) => ({ id: r.id, ...e })));
+  const emails = rows.flatMap((r) => storedEmails(r.input).map((e) => ({ id: r.id, ...e })));
   const summary = (r: UserInsert) => {
     const event: ChangeEvent = { type: 'user.created', aggregate: `user:${r.id}`, payload: { user: userSummary(r.id, r.input) } };
     return { event, audit: auditSummary({ type: 'User', id: r.id, attributes: Object.keys(r.input.resource as object) }, [event]) };
