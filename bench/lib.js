@@ -86,7 +86,18 @@ async function echoRounds(bodies, measured, rounds = ROUNDS) {
   return { ...median, rounds: all, echoes, echoMean: echoes.reduce((t, e) => t + e, 0) / echoes.length };
 }
 
-/** A round-by-round summary for the tables: the median's ratio, then each round's, and the worst p99 of them. */
+/** autocannon runs made at once (one per replica) as one: req/s and failures summed, the worst p99. */
+function together(runs) {
+  const sum = (k) => runs.reduce((t, r) => t + r[k], 0);
+  return { rps: sum('rps'), p99: Math.max(...runs.map((r) => r.p99)), non2xx: sum('non2xx'), errors: sum('errors') };
+}
+
+/** For the tables: every echo run of an echoRounds measure, in order. */
+function echoesCell(r) {
+  return r.echoes.map((e) => fmt(e, 0)).join(' · ');
+}
+
+/** For the tables: the median round's ratio, then each round's. */
 function roundsCell(r) {
   const each = r.rounds.length > 1 ? ` (rounds: ${r.rounds.map((x) => fmt(x.ratio)).join(', ')})` : '';
   return `${fmt(r.ratio)}${each}`;
@@ -224,6 +235,6 @@ function runAlone(mod, main) {
 
 module.exports = {
   DIST, QUICK, LAT_ITER, CANNON_SECONDS, CONNECTIONS, SECRET, PATCH, ROUNDS,
-  freePort, waitHealthy, startGateway, echoRounds, roundsCell, worstP99, failures, peakRssKb, rssKb, stats, timed, timedGet, call, addRemoveLatency, cannon, cannonSpread, memberBodies, fmt,
+  freePort, waitHealthy, startGateway, echoRounds, together, echoesCell, roundsCell, worstP99, failures, peakRssKb, rssKb, stats, timed, timedGet, call, addRemoveLatency, cannon, cannonSpread, memberBodies, fmt,
   runAlone,
 };

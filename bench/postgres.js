@@ -12,7 +12,7 @@ const path = require('node:path');
 const pg = require('pg');
 const {
   DIST, QUICK, CONNECTIONS, SECRET,
-  startGateway, echoRounds, roundsCell, worstP99, failures, ROUNDS, addRemoveLatency, cannon, cannonSpread, memberBodies, fmt,
+  startGateway, echoRounds, together, echoesCell, roundsCell, worstP99, failures, ROUNDS, addRemoveLatency, cannon, cannonSpread, memberBodies, fmt,
   timedGet, rssKb, peakRssKb,
 } = require('./lib');
 
@@ -94,16 +94,10 @@ async function measure(replicas, data, token) {
   const big = await addRemoveLatency(bases, token, data.big, spare);
   const bodies = memberBodies(data.ids.slice(0, 1000));
   const per = Math.max(1, Math.floor(CONNECTIONS / replicas.length));
-  const throughput = await echoRounds(bodies, async () => {
-    const runs = await Promise.all(bases.map((b) => cannon(`${b}/Groups/${data.hot}`, token, bodies, per)));
-    return {
-      rps: runs.reduce((n, r) => n + r.rps, 0), p99: Math.max(...runs.map((r) => r.p99)),
-      non2xx: runs.reduce((n, r) => n + r.non2xx, 0), errors: runs.reduce((n, r) => n + r.errors, 0),
-    };
-  });
+  const throughput = await echoRounds(bodies, async () =>
+    together(await Promise.all(bases.map((b) => cannon(`${b}/Groups/${data.hot}`, token, bodies, per)))));
   const perSpread = Math.max(1, Math.floor(SPREAD_CONNECTIONS / replicas.length));
-  const spreadRuns = await Promise.all(bases.map((b) => cannonSpread(b, token, data.spread, bodies, perSpread)));
-  const spreadRps = spreadRuns.reduce((n, r) => n + r.rps, 0);
+  const spread = together(await Promise.all(bases.map((b) => cannonSpread(b, token, data.spread, bodies, perSpread))));
   let getBig;
   if (replicas.length === 1) {
     const pid = replicas[0].child.pid;
@@ -115,11 +109,7 @@ async function measure(replicas, data, token) {
     replicas: replicas.length,
     getBig,
     // The spread and group-commit-off figures are single runs, against the mean of all of the rounds' echo runs.
-    spread: {
-      rps: spreadRps, ratio: spreadRps / throughput.echoMean,
-      p99: Math.max(...spreadRuns.map((r) => r.p99)), non2xx: spreadRuns.reduce((n, r) => n + r.non2xx, 0),
-      errors: spreadRuns.reduce((n, r) => n + r.errors, 0),
-    },
+    spread: { ...spread, ratio: spread.rps / throughput.echoMean },
     memberLatency: { small, big, ratioMedian: big.median / small.median, ratioP99: big.p99 / small.p99 },
     throughput,
   };
@@ -135,7 +125,7 @@ function markdown(results) {
     `|   p99 ms (10 / ${BIG}) | ${fmt(one.memberLatency.small.p99)} / ${fmt(one.memberLatency.big.p99)} | ${fmt(two.memberLatency.small.p99)} / ${fmt(two.memberLatency.big.p99)} |  |`,
     `|   ratio of p99s | ${fmt(one.memberLatency.ratioP99)} | ${fmt(two.memberLatency.ratioP99)} | ≤ 1.2 |`,
     `| member-PATCH req/s (autocannon, ${CONNECTIONS} conns in all) / bare Express echo, median round | ${fmt(one.throughput.rps, 0)} / ${fmt(one.throughput.echo, 0)} | ${fmt(two.throughput.rps, 0)} / ${fmt(two.throughput.echo, 0)} |  |`,
-    `|   echo req/s, each run (echo, gateway, echo, …: a round's baseline is the mean of its two) | ${one.throughput.echoes.map((e) => fmt(e, 0)).join(' · ')} | ${two.throughput.echoes.map((e) => fmt(e, 0)).join(' · ')} |  |`,
+    `|   echo req/s, each run (echo, gateway, echo, …: a round's baseline is the mean of its two) | ${echoesCell(one.throughput)} | ${echoesCell(two.throughput)} |  |`,
     `|   ratio to echo, median of ${ROUNDS} rounds | ${roundsCell(one.throughput)} | ${roundsCell(two.throughput)} | ≥ 0.5 / ≥ 0.4 |`,
     `|   autocannon p99 ms (worst round) | ${fmt(worstP99(one.throughput), 0)} | ${fmt(worstP99(two.throughput), 0)} |  |`,
     `|   same with group commit off (group_commit_batches=0), one run: req/s (ratio; p99 ms) | ${fmt(one.withoutGroupCommit.rps, 0)} (${fmt(one.withoutGroupCommit.ratio)}; ${fmt(one.withoutGroupCommit.p99, 0)}) | ${fmt(two.withoutGroupCommit.rps, 0)} (${fmt(two.withoutGroupCommit.ratio)}; ${fmt(two.withoutGroupCommit.p99, 0)}) |  |`,
@@ -178,9 +168,8 @@ async function main() {
       for (let i = 0; i < n; i++) off.push(await startGateway({ DATABASE_URL: `${url}?group_commit_batches=0`, WORKER_IN_PROCESS: 'false' }));
       try {
         const per = Math.max(1, Math.floor(CONNECTIONS / n));
-        const runs = await Promise.all(off.map((r) => cannon(`${r.url}/api/scim/v2/Groups/${data.hot}`, token, bodies, per)));
-        const rps = runs.reduce((t, r) => t + r.rps, 0);
-        result.withoutGroupCommit = { rps, ratio: rps / result.throughput.echoMean, p99: Math.max(...runs.map((r) => r.p99)) };
+        const run = together(await Promise.all(off.map((r) => cannon(`${r.url}/api/scim/v2/Groups/${data.hot}`, token, bodies, per))));
+        result.withoutGroupCommit = { ...run, ratio: run.rps / result.throughput.echoMean };
       } finally {
         for (const r of off) await r.stop();
       }

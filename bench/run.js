@@ -10,7 +10,7 @@ const os = require('node:os');
 const path = require('node:path');
 const {
   DIST, QUICK, CANNON_SECONDS, CONNECTIONS, LAT_ITER, SECRET, PATCH,
-  startGateway, echoRounds, roundsCell, worstP99, failures, ROUNDS, peakRssKb, rssKb, stats, timed, timedGet, call, addRemoveLatency, cannon, memberBodies, fmt,
+  startGateway, echoRounds, echoesCell, roundsCell, worstP99, failures, ROUNDS, peakRssKb, rssKb, stats, timed, timedGet, call, addRemoveLatency, cannon, memberBodies, fmt,
 } = require('./lib');
 
 const BIG = QUICK ? 10_000 : 100_000;
@@ -103,7 +103,7 @@ function markdown(r) {
   row('  p99 ms (10 / ' + BIG + ')', `${fmt(n.memberLatency.small.p99)} / ${fmt(n.memberLatency.big.p99)}`, `${fmt(f.memberLatency.small.p99)} / ${fmt(f.memberLatency.big.p99)}`, '');
   row('  ratio of p99s', fmt(n.memberLatency.ratioP99), fmt(f.memberLatency.ratioP99), '≤ 1.2');
   row(`member-PATCH req/s (autocannon, ${CONNECTIONS} conns) / bare Express echo of the same bodies, median round`, `${fmt(n.throughput.rps, 0)} / ${fmt(n.throughput.echo, 0)}`, `${fmt(f.throughput.rps, 0)} / ${fmt(f.throughput.echo, 0)}`, '');
-  row('  echo req/s, each run (echo, gateway, echo, …: a round\'s baseline is the mean of its two)', n.throughput.echoes.map((e) => fmt(e, 0)).join(' · '), f.throughput.echoes.map((e) => fmt(e, 0)).join(' · '), '');
+  row('  echo req/s, each run (echo, gateway, echo, …: a round\'s baseline is the mean of its two)', echoesCell(n.throughput), echoesCell(f.throughput), '');
   row(`  ratio to echo, median of ${ROUNDS} rounds`, roundsCell(n.throughput), roundsCell(f.throughput), '≥ 0.5 (NORMAL)');
   row('  autocannon p99 ms (worst round); non-2xx / errors (all rounds)', `${fmt(worstP99(n.throughput), 0)}; ${failures(n.throughput)}`, `${fmt(worstP99(f.throughput), 0)}; ${failures(f.throughput)}`, '0 / 0');
   row(`one PATCH adding ${BULK_ADD} members, ms`, fmt(n.bulkAdd.ms, 1), fmt(f.bulkAdd.ms, 1), '≤ 60');

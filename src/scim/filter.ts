@@ -86,16 +86,10 @@ function jsonField(kind: ResourceKind, urn: string | undefined, path: string): F
   return { path: names.join('.'), type, caseExact: !!found.config.caseExact, json: names };
 }
 
-const NOT_SUPPORTED = 'is not supported in filters for';
-
-function resolveField(kind: ResourceKind, attrPath: string, within?: 'emails' | 'members'): Field {
+/** The field of a top-level attribute path, or undefined when `kind` has no such attribute a filter can test. */
+function fieldOf(kind: ResourceKind, attrPath: string): Field | undefined {
   const { urn, path } = splitUrn(kind, attrPath);
   const lower = path.toLowerCase();
-  if (within) {
-    const f = SUB_FIELDS[within].find((x) => x.path.toLowerCase() === `${within}.${lower}`);
-    if (f) return f;
-    throw invalid(`Attribute "${attrPath}" cannot be filtered inside "${within}[...]"`);
-  }
   const fields = kind === 'User' ? USER_FIELDS : GROUP_FIELDS;
   if (!urn) {
     const f = fields.find((x) => x.path.toLowerCase() === lower);
@@ -104,9 +98,19 @@ function resolveField(kind: ResourceKind, attrPath: string, within?: 'emails' | 
     const collection = fields.find((x) => x.collection && x.path.toLowerCase() === `${lower}.value`);
     if (collection) return collection;
   }
-  const j = jsonField(kind, urn, path);
-  if (j) return j;
-  throw invalid(`Attribute "${attrPath}" ${NOT_SUPPORTED} ${kind}s`);
+  return jsonField(kind, urn, path);
+}
+
+function resolveField(kind: ResourceKind, attrPath: string, within?: 'emails' | 'members'): Field {
+  if (within) {
+    const lower = splitUrn(kind, attrPath).path.toLowerCase();
+    const f = SUB_FIELDS[within].find((x) => x.path.toLowerCase() === `${within}.${lower}`);
+    if (f) return f;
+    throw invalid(`Attribute "${attrPath}" cannot be filtered inside "${within}[...]"`);
+  }
+  const f = fieldOf(kind, attrPath);
+  if (f) return f;
+  throw invalid(`Attribute "${attrPath}" is not supported in filters for ${kind}s`);
 }
 
 function typedValue(field: Field, op: CompareOp, raw: unknown): Scalar | null {
@@ -183,16 +187,6 @@ export function parseFilter(kind: ResourceKind, text: string, limits = { maxLeng
   return convert(kind, parseFilterText(text, limits));
 }
 
-/** Whether `kind` has the attribute, as far as filters go (other problems are left for parseFilter to name). */
-function hasAttribute(kind: ResourceKind, attrPath: string): boolean {
-  try {
-    resolveField(kind, attrPath);
-    return true;
-  } catch (e) {
-    return !(e instanceof Error && e.message.includes(NOT_SUPPORTED));
-  }
-}
-
 /** and/or over items that may be constants, folded. */
 function fold(op: 'and' | 'or', items: (ParsedFilter | boolean)[]): ParsedFilter | boolean {
   const absorbing = op === 'or';
@@ -221,11 +215,11 @@ function unassigned(kind: ResourceKind, node: ParsedFilter, missing: Set<string>
       return false;
     }
     case 'pr':
-      if (hasAttribute(kind, node.attrPath)) return node;
+      if (fieldOf(kind, node.attrPath)) return node;
       missing.add(node.attrPath);
       return false;
     default:
-      if (hasAttribute(kind, node.attrPath)) return node;
+      if (fieldOf(kind, node.attrPath)) return node;
       missing.add(node.attrPath);
       // No value: "ne" (and "eq null") hold, every other comparison fails, as the SQL treats an absent column.
       return node.compValue === null ? node.op === 'eq' : node.op === 'ne';

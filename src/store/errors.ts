@@ -18,6 +18,11 @@ export class StoreError extends Error {
   }
 }
 
+/** A userName another user of the tenant has (compared without case, as SCIM's caseExact: false says). */
+export function userNameTaken(userName: string): StoreError {
+  return new StoreError('uniqueness', `userName "${userName}" is already taken`);
+}
+
 /** invalid_members for the values that name no user of the tenant (the first 20 in the message). */
 export function unknownMembers(missing: string[]): StoreError {
   const listed = `${missing.slice(0, 20).join(', ')}${missing.length > 20 ? ', …' : ''}`;

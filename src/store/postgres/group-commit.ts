@@ -34,10 +34,11 @@ export interface RowWrite {
 
 /**
  * Runs a chunk's rows (all of one kind) as one statement on the client, inside the chunk's transaction. Answers per
- * row, in order; throws when the rows cannot run so, and the chunk's writes then run one by one.
+ * row, in order (a row written is a change with its events); throws when the rows cannot run so, and the chunk's
+ * writes then run one by one.
  */
 type RowRunner = (c: PoolClient, rows: unknown[], actors: (AuditActor | undefined)[]) => Promise<RowResult[]>;
-type RowResult = { ok: true; value: unknown; eventsWritten: boolean } | { ok: false; error: unknown };
+type RowResult = { ok: true; value: unknown } | { ok: false; error: unknown };
 
 interface Queued {
   fn: Write;
@@ -140,7 +141,7 @@ class Batch {
   private async attemptRows(client: PoolClient, chunk: Queued[]): Promise<ChunkOutcome | undefined> {
     const kind = chunk[0].row?.kind;
     const runner = kind === undefined ? undefined : this.deps.rows?.[kind];
-    if (!runner || chunk.length < 2 || chunk.some((q) => q.row?.kind !== kind)) return undefined;
+    if (!runner || chunk.some((q) => q.row?.kind !== kind)) return undefined;
     await client.query('BEGIN');
     let answers: RowResult[];
     try {
@@ -150,14 +151,11 @@ class Batch {
       return undefined;
     }
     await client.query('COMMIT');
-    const results = new Map<Queued, Result>();
-    let eventsWritten = false;
-    chunk.forEach((q, i) => {
+    const results = new Map<Queued, Result>(chunk.map((q, i) => {
       const a = answers[i];
-      if (a.ok) eventsWritten ||= a.eventsWritten;
-      results.set(q, a.ok ? { ok: true, value: a.value } : { ok: false, error: a.error, retry: false });
-    });
-    return { results, eventsWritten };
+      return [q, a.ok ? a : { ok: false, error: a.error, retry: false }];
+    }));
+    return { results, eventsWritten: answers.some((a) => a.ok) };
   }
 
   /**

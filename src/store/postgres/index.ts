@@ -3,12 +3,12 @@
 // read for a version check or changed, so concurrent writers of one user or group queue up instead of losing
 // updates. Deadlocks and serialization failures are retried a few times: every write is a pure function of its input.
 import { randomUUID } from 'node:crypto';
-import type { Pool, PoolClient, QueryResultRow } from 'pg';
+import type { Pool, PoolClient } from 'pg';
 import { auditSummary, changedAttributes, repairTarget, type AuditActor, type AuditQuery, type AuditRecord, type AuditTarget } from '../audit';
-import { StoreError, unknownMembers } from '../errors';
+import { StoreError, unknownMembers, userNameTaken } from '../errors';
 import { groupSummary, groupUpdatedEvent, MemberDelta, memberEvents, userSummary, userUpdateEvents, type ChangeEvent } from '../events';
 import type {
-  GroupChange, GroupInput, GroupRecord, GroupWriteResult, Json, ListQuery, ListResult, MemberPage, MemberRecord, Store,
+  GroupChange, GroupInput, GroupRecord, GroupWriteResult, ListQuery, ListResult, MemberPage, MemberRecord, Store,
   UserInput, UserRecord, WriteOptions,
 } from '../types';
 import { PostgresEgressStore } from './egress';
@@ -21,7 +21,7 @@ import { linksFor, matchColumn, type GroupLinkRule, type LinkableGroup } from '.
 import { ADD_MEMBERS_SQL, GROUP_COLUMNS, memberWriteError, type GroupRow } from './member-statement';
 import { memberJsonByCopy } from './member-json';
 import { DEFAULT_MEMBER_BATCH, MemberBatcher } from './member-batch';
-import { insertUsers, storedEmails, type UserInsert } from './user-batch';
+import { insertUsers, storedEmails, USER_COLUMNS, type UserInsert, type UserRow } from './user-batch';
 import { perTurn } from '../per-turn';
 import { migratePostgres, pendingPostgresMigrations } from './migrate';
 import { PgGroupCommit, type RowWrite, type Tx } from './group-commit';
@@ -34,28 +34,13 @@ export interface PostgresConfig {
   url: string;
 }
 
-interface UserRow {
-  rid: number; id: string; user_name: string; external_id: string | null; display_name: string | null; active: boolean;
-  resource: Json; version: number; created: string; modified: string;
-}
-
 interface AuditRow {
   seq: number; at: string; tenant: string; subject: string | null; jti: string | null; mount: string;
   operation: AuditRecord['operation']; resource_type: AuditRecord['resourceType']; resource_id: string;
   request_id: string | null; summary: AuditRecord['summary'];
 }
-const USER_COLS = 'rid, id, user_name, external_id, display_name, active, resource, version, created, modified';
+const USER_COLS = USER_COLUMNS;
 const GROUP_COLS = GROUP_COLUMNS;
-
-/** A write's own part of writeWithEvents' statement. */
-interface Lead {
-  /** Its CTEs; `param` adds a parameter and answers its placeholder. */
-  ctes: (param: (v: unknown) => string) => string[];
-  /** What the statement answers (`cols FROM cte`). */
-  answer: string;
-  /** A CTE that must answer a row for the events and the audit record to be written. */
-  gate?: string;
-}
 
 function toUser(r: UserRow): UserRecord {
   return {
@@ -89,8 +74,8 @@ export class PostgresStore implements Store {
       // Half the pool: reads and other writers keep connections while a batch commits.
       parallel: Math.max(1, Math.floor(this.pool.options.max / 2)),
       rows: {
-        user: async (c, rows, actors) => (await insertUsers<UserRow>(c, USER_COLS, rows as UserInsert[], actors))
-          .map((r) => (r.ok ? { ok: true, value: toUser(r.row), eventsWritten: true } : r)),
+        user: async (c, rows, actors) => (await insertUsers(c, rows as UserInsert[], actors))
+          .map((r) => (r.ok ? { ok: true, value: toUser(r.row) } : r)),
       },
     });
     this.members = new MemberBatcher(this.pool, () => { for (const l of this.commitListeners) l(); },
@@ -230,49 +215,34 @@ export class PostgresStore implements Store {
    * are drawn after the lock is held and follow the group's commit order. One statement in every case.
    */
   private async emit(t: Tx, tenant: string, events: ChangeEvent[], stamp: string, target: AuditTarget, touchGroup?: string): Promise<GroupRow | undefined> {
-    if (!events.length && !t.actor && !touchGroup) return undefined;
-    const lead: Lead | undefined = touchGroup === undefined ? undefined : {
-      ctes: (param) => [`g AS (UPDATE groups SET version = version + 1, modified = ${param(stamp)} WHERE tenant = ${param(tenant)} AND id = ${param(touchGroup)} RETURNING ${GROUP_COLS})`],
-      answer: `${GROUP_COLS} FROM g`,
-      gate: 'g',
-    };
-    const rows = await this.writeWithEvents<GroupRow>(t, tenant, events, stamp, target, lead);
-    return touchGroup ? rows[0] : undefined;
-  }
-
-  /**
-   * One statement: the write's own CTEs (lead), then its change events in order and, when the write has an actor, its
-   * audit record. With `lead.gate`, events and audit are written only if that CTE answered a row. A failure of any
-   * part fails the whole statement, so a write never leaves events or an audit record without its change.
-   */
-  private async writeWithEvents<R extends QueryResultRow>(t: Tx, tenant: string, events: ChangeEvent[], stamp: string, target: AuditTarget,
-    lead?: Lead): Promise<R[]> {
     const actor = t.actor;
+    if (!events.length && !actor && !touchGroup) return undefined;
     if (events.length) t.eventsWritten = true;
-    const params: unknown[] = [];
-    const param = (v: unknown): string => {
-      params.push(v);
-      return `$${params.length}`;
-    };
-    const ctes = lead ? lead.ctes(param) : [];
-    const from = lead?.gate ? `${lead.gate}, ` : '';
-    const $tenant = param(tenant);
-    const $stamp = param(stamp);
-    if (events.length) {
-      // WITH ORDINALITY keeps the events' order in their seqs.
-      ctes.push(`ev AS (INSERT INTO outbox (tenant, aggregate, type, payload, created, target)
-       SELECT ${$tenant}, e.aggregate, e.type, e.payload::jsonb, ${$stamp}, e.target
-       FROM ${from}unnest(${param(events.map((e) => e.aggregate))}::text[], ${param(events.map((e) => e.type))}::text[],
-         ${param(events.map((e) => JSON.stringify(e.payload)))}::text[], ${param(events.map((e) => e.target ?? null))}::text[])
-         WITH ORDINALITY AS e(aggregate, type, payload, target, n) ORDER BY e.n)`);
+    const params: unknown[] = [tenant, events.map((e) => e.aggregate), events.map((e) => e.type), events.map((e) => JSON.stringify(e.payload)), stamp,
+      events.map((e) => e.target ?? null)];
+    const ctes: string[] = [];
+    if (touchGroup) {
+      params.push(touchGroup);
+      ctes.push(`g AS (UPDATE groups SET version = version + 1, modified = $5 WHERE tenant = $1 AND id = $${params.length} RETURNING ${GROUP_COLS})`);
     }
+    const from = touchGroup ? 'g, ' : '';
+    // WITH ORDINALITY keeps the events' order in their seqs.
+    ctes.push(`ev AS (INSERT INTO outbox (tenant, aggregate, type, payload, created, target)
+       SELECT $1, e.aggregate, e.type, e.payload::jsonb, $5, e.target
+       FROM ${from}unnest($2::text[], $3::text[], $4::text[], $6::text[]) WITH ORDINALITY AS e(aggregate, type, payload, target, n) ORDER BY e.n)`);
     if (actor) {
+      const first = params.length + 1;
+      params.push(actor.subject ?? null, actor.jti ?? null, actor.mount, actor.operation, target.type, target.id,
+        actor.requestId ?? null, JSON.stringify(auditSummary(target, events)));
+      const p = (i: number) => `$${first + i}`;
       ctes.push(`au AS (INSERT INTO audit_log (at, tenant, subject, jti, mount, operation, resource_type, resource_id, request_id, summary)
-       SELECT ${$stamp}, ${$tenant}, ${param(actor.subject ?? null)}, ${param(actor.jti ?? null)}, ${param(actor.mount)}, ${param(actor.operation)},
-         ${param(target.type)}, ${param(target.id)}, ${param(actor.requestId ?? null)}, ${param(JSON.stringify(auditSummary(target, events)))}::jsonb${lead?.gate ? ` FROM ${lead.gate}` : ''})`);
+       SELECT $5, $1, ${p(0)}, ${p(1)}, ${p(2)}, ${p(3)}, ${p(4)}, ${p(5)}, ${p(6)}, ${p(7)}::jsonb${touchGroup ? ' FROM g' : ''})`);
     }
-    const r = await t.c.query<R>({ ...prepared(`WITH ${ctes.join(',\n')} SELECT ${lead?.answer ?? '1'}`), values: params });
-    return r.rows;
+    const r = await t.c.query<GroupRow>({
+      ...prepared(`WITH ${ctes.join(',\n')} SELECT ${touchGroup ? `${GROUP_COLS} FROM g` : '1'}`),
+      values: params,
+    });
+    return touchGroup ? r.rows[0] : undefined;
   }
 
   async queueRepairs(tenant: string, groupId: string, events: ChangeEvent[], actor: AuditActor): Promise<void> {
@@ -337,47 +307,19 @@ export class PostgresStore implements Store {
   }
 
   private uniqueUser(e: unknown, input: UserInput): unknown {
-    if (sqlState(e) === '23505') return new StoreError('uniqueness', `userName "${input.userName}" is already taken`);
+    if (sqlState(e) === '23505') return userNameTaken(input.userName);
     return e;
   }
 
   async createUser(tenant: string, input: UserInput, opts?: WriteOptions): Promise<UserRecord> {
-    const id = randomUUID();
-    const stamp = now();
-    try {
-      return await this.tx(async (t) => {
-        // The user, its emails, its event and audit record in one statement: one round trip per write, which is what
-        // a Bulk of many POSTs (sharing transactions, group-commit.ts) pays per operation.
-        const emails = storedEmails(input);
-        const lead: Lead = {
-          ctes: (param) => {
-            const $tenant = param(tenant);
-            const $id = param(id);
-            const $stamp = param(stamp);
-            const values = this.userValues(input).map(param);
-            const user = `u AS (INSERT INTO users (tenant, id, user_name, user_name_lc, external_id, display_name, display_name_lc, active,
-             resource, version, created, modified) VALUES (${$tenant}, ${$id}, ${values.slice(0, 6).join(', ')}, ${values[6]}::jsonb, 1, ${$stamp}, ${$stamp})
-             RETURNING ${USER_COLS})`;
-            if (!emails.length) return [user];
-            // FROM u: the emails reference the user, whose row this statement inserts (the foreign key is checked at its end).
-            return [user, `em AS (INSERT INTO user_emails (tenant, user_id, value_lc, value, type, is_primary)
-             SELECT ${$tenant}, u.id, e.value_lc, e.value, e.type, e.is_primary
-             FROM u, unnest(${param(emails.map((e) => e.value.toLowerCase()))}::text[], ${param(emails.map((e) => e.value))}::text[],
-                      ${param(emails.map((e) => e.type ?? null))}::text[], ${param(emails.map((e) => !!e.primary))}::boolean[])
-                 WITH ORDINALITY AS e(value_lc, value, type, is_primary, n)
-             ORDER BY e.n
-             ON CONFLICT DO NOTHING)`];
-          },
-          answer: `${USER_COLS} FROM u`,
-        };
-        const rows = await this.writeWithEvents<UserRow>(t, tenant,
-          [{ type: 'user.created', aggregate: `user:${id}`, payload: { user: userSummary(id, input) } }], stamp,
-          { type: 'User', id, attributes: Object.keys(input.resource) }, lead);
-        return toUser(rows[0]);
-      }, opts?.actor, { kind: 'user', row: { tenant, id, input, stamp } satisfies UserInsert });
-    } catch (e) {
-      throw this.uniqueUser(e, input);
-    }
+    // Alone, or inside together() as a row of its chunk's one statement (user-batch.ts): the same statement either way.
+    const row: UserInsert = { tenant, id: randomUUID(), input, stamp: now() };
+    return this.tx(async (t) => {
+      const [r] = await insertUsers(t.c, [row], [t.actor]);
+      if (!r.ok) throw r.error;
+      t.eventsWritten = true;
+      return toUser(r.row);
+    }, opts?.actor, { kind: 'user', row });
   }
 
   async getUser(tenant: string, id: string): Promise<UserRecord | undefined> {

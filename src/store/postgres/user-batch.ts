@@ -1,5 +1,5 @@
-// Users created together (a Bulk request's POST /Users operations, run inside store.together()) as one statement per
-// shared transaction instead of one per user. On PostgreSQL each statement is a round trip whose socket write wakes
+// Creating users: one statement for a user alone and for users created together (a Bulk request's POST /Users
+// operations, run inside store.together()): one per shared transaction instead of one per user. On PostgreSQL each statement is a round trip whose socket write wakes
 // the server: at a thousand POSTs those writes were a third of the gateway's CPU. The statement does for every row
 // what createUser does alone (the user, its emails, its user.created event and, with an actor, its audit record) and
 // answers the users it inserted; a row whose userName is taken (by a stored user or an earlier row) is skipped by
@@ -8,10 +8,17 @@
 import type { PoolClient } from 'pg';
 import type { AuditActor } from '../audit';
 import { auditSummary } from '../audit';
-import { StoreError } from '../errors';
+import { userNameTaken, type StoreError } from '../errors';
 import { userSummary, type ChangeEvent } from '../events';
-import type { UserInput } from '../types';
+import type { Json, UserInput } from '../types';
 import { prepared } from './pool';
+
+/** The users columns a store answers, and their row. */
+export const USER_COLUMNS = 'rid, id, user_name, external_id, display_name, active, resource, version, created, modified';
+export interface UserRow {
+  rid: number; id: string; user_name: string; external_id: string | null; display_name: string | null; active: boolean;
+  resource: Json; version: number; created: string; modified: string;
+}
 
 /** The emails a user's row keeps: those with a value (an empty one is no email). */
 export function storedEmails(input: UserInput): UserInput['emails'] {
@@ -27,7 +34,7 @@ export interface UserInsert {
 }
 
 /** Per row, in order: the inserted user's row, or the error its write answers. */
-export type UserInsertResult<R> = { ok: true; row: R } | { ok: false; error: StoreError };
+export type UserInsertResult = { ok: true; row: UserRow } | { ok: false; error: StoreError };
 
 /**
  * Parameters: $1 tenant; per user (arrays of equal length, user n is element n): $2 ids, $3 userNames, $4 lowercased,
@@ -36,8 +43,7 @@ export type UserInsertResult<R> = { ok: true; row: R } | { ok: false; error: Sto
  * length): $19 user ids, $20 values lowercased, $21 values, $22 types, $23 primary.
  * Events and audit records are written in row order, for the rows inserted only.
  */
-function statement(columns: string): string {
-  return `WITH x AS (
+const INSERT_USERS = `WITH x AS (
   SELECT * FROM unnest($2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[], $8::bool[], $9::text[],
                        $10::text[], $11::text[], $12::bool[], $13::text[], $14::text[], $15::text[], $16::text[], $17::text[],
                        $18::text[])
@@ -50,7 +56,7 @@ u AS (
          x.resource::jsonb, 1, x.stamp, x.stamp
   FROM x ORDER BY x.n
   ON CONFLICT DO NOTHING
-  RETURNING ${columns}),
+  RETURNING ${USER_COLUMNS}),
 em AS (
   INSERT INTO user_emails (tenant, user_id, value_lc, value, type, is_primary)
   SELECT $1, e.user_id, e.value_lc, e.value, e.type, e.is_primary
@@ -66,15 +72,13 @@ au AS (
   INSERT INTO audit_log (at, tenant, subject, jti, mount, operation, resource_type, resource_id, request_id, summary)
   SELECT x.stamp, $1, x.subject, x.jti, x.mount, x.operation, 'User', x.id, x.request_id, x.summary::jsonb
   FROM x WHERE x.audited AND x.id IN (SELECT id FROM u) ORDER BY x.n)
-SELECT ${columns} FROM u`;
-}
+SELECT ${USER_COLUMNS} FROM u`;
 
 /**
  * Inserts the users (one tenant) with their emails, events and audit records in one statement on `c`, inside the
- * caller's transaction. `columns` are the users columns to answer (the row type R). Answers per row, in order.
+ * caller's transaction. Answers per row, in order.
  */
-export async function insertUsers<R extends { id: string }>(c: PoolClient, columns: string, rows: UserInsert[],
-  actors: (AuditActor | undefined)[]): Promise<UserInsertResult<R>[]> {
+export async function insertUsers(c: PoolClient, rows: UserInsert[], actors: (AuditActor | undefined)[]): Promise<UserInsertResult[]> {
   const tenant = rows[0].tenant;
   if (rows.some((r) => r.tenant !== tenant)) throw new Error('insertUsers: one tenant per statement');
   const col = <T>(f: (r: UserInsert, i: number) => T): T[] => rows.map(f);
@@ -97,9 +101,9 @@ export async function insertUsers<R extends { id: string }>(c: PoolClient, colum
     emails.map((e) => e.id), emails.map((e) => e.value.toLowerCase()), emails.map((e) => e.value),
     emails.map((e) => e.type ?? null), emails.map((e) => !!e.primary),
   ];
-  const inserted = new Map((await c.query<R>({ ...prepared(statement(columns)), values })).rows.map((r) => [r.id, r]));
+  const inserted = new Map((await c.query<UserRow>({ ...prepared(INSERT_USERS), values })).rows.map((r) => [r.id, r]));
   return rows.map((r) => {
     const row = inserted.get(r.id);
-    return row ? { ok: true, row } : { ok: false, error: new StoreError('uniqueness', `userName "${r.input.userName}" is already taken`) };
+    return row ? { ok: true, row } : { ok: false, error: userNameTaken(r.input.userName) };
   });
 }

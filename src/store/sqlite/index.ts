@@ -6,7 +6,7 @@ import path from 'node:path';
 import Database from 'better-sqlite3';
 import type { SqliteDatabaseConfig } from '../../config';
 import { auditSummary, changedAttributes, repairTarget, type AuditActor, type AuditQuery, type AuditRecord, type AuditTarget } from '../audit';
-import { StoreError, unknownMembers } from '../errors';
+import { StoreError, unknownMembers, userNameTaken } from '../errors';
 import { groupSummary, groupUpdatedEvent, MemberDelta, memberEvents, userSummary, userUpdateEvents, type ChangeEvent } from '../events';
 import type {
   GroupChange, GroupInput, GroupRecord, GroupWriteResult, Json, ListQuery, ListResult, MemberPage, MemberRecord, Store,
@@ -370,7 +370,7 @@ export class SqliteStore implements Store {
         return toUser(this.s.userById.get(tenant, id)!);
       }, opts?.actor);
     } catch (e) {
-      if (isUniqueViolation(e)) throw new StoreError('uniqueness', `userName "${input.userName}" is already taken`);
+      if (isUniqueViolation(e)) throw userNameTaken(input.userName);
       throw e;
     }
   }
@@ -397,7 +397,7 @@ export class SqliteStore implements Store {
         return toUser(this.s.userById.get(tenant, id)!);
       }, opts?.actor);
     } catch (e) {
-      if (isUniqueViolation(e)) throw new StoreError('uniqueness', `userName "${input.userName}" is already taken`);
+      if (isUniqueViolation(e)) throw userNameTaken(input.userName);
       throw e;
     }
   }
