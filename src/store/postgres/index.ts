@@ -21,7 +21,7 @@ import { linksFor, matchColumn, type GroupLinkRule, type LinkableGroup } from '.
 import { ADD_MEMBERS_SQL, GROUP_COLUMNS, memberWriteError, type GroupRow } from './member-statement';
 import { memberJsonByCopy } from './member-json';
 import { DEFAULT_MEMBER_BATCH, MemberBatcher } from './member-batch';
-import { insertUsers, storedEmails, USER_COLUMNS, type UserInsert, type UserRow } from './user-batch';
+import { emailColumnArrays, insertUsers, storedEmails, USER_COLUMNS, userColumnValues, type UserInsert, type UserRow } from './user-batch';
 import { perTurn } from '../per-turn';
 import { migratePostgres, pendingPostgresMigrations } from './migrate';
 import { PgGroupCommit, type RowWrite, type Tx } from './group-commit';
@@ -39,7 +39,6 @@ interface AuditRow {
   operation: AuditRecord['operation']; resource_type: AuditRecord['resourceType']; resource_id: string;
   request_id: string | null; summary: AuditRecord['summary'];
 }
-const USER_COLS = USER_COLUMNS;
 const GROUP_COLS = GROUP_COLUMNS;
 
 function toUser(r: UserRow): UserRecord {
@@ -277,13 +276,6 @@ export class PostgresStore implements Store {
 
   // ---- users ----------------------------------------------------------------------------------------------
 
-  private userValues(input: UserInput): unknown[] {
-    return [
-      input.userName, input.userName.toLowerCase(), input.externalId ?? null, input.displayName ?? null,
-      input.displayName?.toLowerCase() ?? null, input.active, JSON.stringify(input.resource),
-    ];
-  }
-
   /** A replaced user's emails: the old ones go, the new ones are written (createUser writes its own in its statement). */
   private async replaceEmails(t: Tx, tenant: string, id: string, input: UserInput): Promise<void> {
     await t.c.query('DELETE FROM user_emails WHERE tenant = $1 AND user_id = $2', [tenant, id]);
@@ -295,13 +287,12 @@ export class PostgresStore implements Store {
        FROM unnest($3::text[], $4::text[], $5::text[], $6::boolean[]) WITH ORDINALITY AS e(value_lc, value, type, is_primary, n)
        ORDER BY e.n
        ON CONFLICT DO NOTHING`,
-      [tenant, id, emails.map((e) => e.value.toLowerCase()), emails.map((e) => e.value), emails.map((e) => e.type ?? null),
-        emails.map((e) => !!e.primary)],
+      [tenant, id, ...emailColumnArrays(emails)],
     );
   }
 
   private async lockUser(t: Tx, tenant: string, id: string): Promise<UserRow> {
-    const r = await t.c.query<UserRow>(`SELECT ${USER_COLS} FROM users WHERE tenant = $1 AND id = $2 FOR UPDATE`, [tenant, id]);
+    const r = await t.c.query<UserRow>(`SELECT ${USER_COLUMNS} FROM users WHERE tenant = $1 AND id = $2 FOR UPDATE`, [tenant, id]);
     if (!r.rows[0]) throw new StoreError('not_found', `User ${id} not found`);
     return r.rows[0];
   }
@@ -323,7 +314,7 @@ export class PostgresStore implements Store {
   }
 
   async getUser(tenant: string, id: string): Promise<UserRecord | undefined> {
-    const r = await this.read((p) => p.query<UserRow>(`SELECT ${USER_COLS} FROM users WHERE tenant = $1 AND id = $2`, [tenant, id]));
+    const r = await this.read((p) => p.query<UserRow>(`SELECT ${USER_COLUMNS} FROM users WHERE tenant = $1 AND id = $2`, [tenant, id]));
     return r.rows[0] ? toUser(r.rows[0]) : undefined;
   }
 
@@ -336,8 +327,8 @@ export class PostgresStore implements Store {
         const r = await t.c.query<UserRow>(
           `UPDATE users SET user_name = $3, user_name_lc = $4, external_id = $5, display_name = $6, display_name_lc = $7,
            active = $8, resource = $9::jsonb, version = version + 1, modified = $10 WHERE tenant = $1 AND id = $2
-           RETURNING ${USER_COLS}`,
-          [tenant, id, ...this.userValues(input), stamp],
+           RETURNING ${USER_COLUMNS}`,
+          [tenant, id, ...userColumnValues(input), stamp],
         );
         await this.replaceEmails(t, tenant, id, input);
         // When active changed, each of the user's groups gets an access event too (deprovisioning at group targets).
@@ -378,7 +369,7 @@ export class PostgresStore implements Store {
   }
 
   async listUsers(tenant: string, q: ListQuery): Promise<ListResult<UserRecord>> {
-    return this.list<UserRow, UserRecord>('users', 'u', USER_COLS, tenant, q, toUser);
+    return this.list<UserRow, UserRecord>('users', 'u', USER_COLUMNS, tenant, q, toUser);
   }
 
   async inactiveUsers(tenant: string, ids: readonly string[]): Promise<string[]> {

@@ -25,6 +25,20 @@ export function storedEmails(input: UserInput): UserInput['emails'] {
   return input.emails.filter((e) => typeof e.value === 'string' && e.value !== '');
 }
 
+/** A user's input as the users columns user_name, user_name_lc, external_id, display_name, display_name_lc, active, resource. */
+export function userColumnValues(input: UserInput): unknown[] {
+  return [
+    input.userName, input.userName.toLowerCase(), input.externalId ?? null, input.displayName ?? null,
+    input.displayName?.toLowerCase() ?? null, input.active, JSON.stringify(input.resource),
+  ];
+}
+
+/** Emails as the user_emails column arrays value_lc, value, type, is_primary (for unnest). */
+export function emailColumnArrays(emails: UserInput['emails']): unknown[][] {
+  return [emails.map((e) => e.value.toLowerCase()), emails.map((e) => e.value), emails.map((e) => e.type ?? null),
+    emails.map((e) => !!e.primary)];
+}
+
 /** One createUser, as a row of the statement. */
 export interface UserInsert {
   tenant: string;
@@ -88,18 +102,15 @@ export async function insertUsers(c: PoolClient, rows: UserInsert[], actors: (Au
     return { event, audit: auditSummary({ type: 'User', id: r.id, attributes: Object.keys(r.input.resource as object) }, [event]) };
   };
   const summaries = rows.map(summary);
+  const users = rows.map((r) => userColumnValues(r.input));
   const values = [
     tenant,
-    col((r) => r.id), col((r) => r.input.userName), col((r) => r.input.userName.toLowerCase()),
-    col((r) => r.input.externalId ?? null), col((r) => r.input.displayName ?? null),
-    col((r) => r.input.displayName?.toLowerCase() ?? null), col((r) => r.input.active),
-    col((r) => JSON.stringify(r.input.resource)), col((r) => r.stamp),
+    col((r) => r.id), ...users[0].map((_v, k) => users.map((u) => u[k])), col((r) => r.stamp),
     col((_r, i) => JSON.stringify(summaries[i].event.payload)), col((_r, i) => !!actors[i]),
     col((_r, i) => actors[i]?.subject ?? null), col((_r, i) => actors[i]?.jti ?? null), col((_r, i) => actors[i]?.mount ?? null),
     col((_r, i) => actors[i]?.operation ?? null), col((_r, i) => actors[i]?.requestId ?? null),
     col((_r, i) => JSON.stringify(summaries[i].audit)),
-    emails.map((e) => e.id), emails.map((e) => e.value.toLowerCase()), emails.map((e) => e.value),
-    emails.map((e) => e.type ?? null), emails.map((e) => !!e.primary),
+    emails.map((e) => e.id), ...emailColumnArrays(emails),
   ];
   const inserted = new Map((await c.query<UserRow>({ ...prepared(INSERT_USERS), values })).rows.map((r) => [r.id, r]));
   return rows.map((r) => {
