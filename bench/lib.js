@@ -7,6 +7,7 @@ const http = require('node:http');
 const net = require('node:net');
 const path = require('node:path');
 const autocannon = require('autocannon');
+const cpu = require('./cpu');
 
 const DIST = path.join(__dirname, '..', 'dist', 'src');
 const QUICK = process.env.BENCH_QUICK === '1';
@@ -53,11 +54,11 @@ function startGateway(env) {
   });
 }
 
-/** req/s of the bare Express echo for the same PATCH bodies (a fresh echo process, stopped afterwards). */
+/** The bare Express echo of the same PATCH bodies ({ rps, cpu }; a fresh echo process, stopped afterwards). */
 async function echoRps(bodies) {
   const echo = await startServer(path.join(__dirname, 'echo-server.js'), {});
   try {
-    return (await cannon(`${echo.url}/echo`, 'x', bodies)).rps;
+    return await cpu.measure([echo.child.pid], CANNON_SECONDS, () => cannon(`${echo.url}/echo`, 'x', bodies));
   } finally {
     await echo.stop();
   }
@@ -70,20 +71,25 @@ const ROUNDS = QUICK ? 1 : 3;
  * A throughput measure against the bare Express echo of the same bodies. This shared machine's speed drifts by a
  * third within minutes, as much as any code change moves the figure, so the measure alternates with the echo
  * (E M E M E M E), each round's ratio is to the mean of the echo right before and right after it, and the figure is
- * the median round; every round and every echo run are kept. `measured` resolves to { rps, p99, non2xx, errors }.
- * Returns the median round ({ ...its result, echo, ratio }) with `rounds`, `echoes` and `echoMean` (all echo runs).
+ * the median round; every round and every echo run are kept. `measured` resolves to { rps, p99, non2xx, errors } (and
+ * `cpu`, when it measured it: cpu.js). Returns the median round ({ ...its result, echo, ratio }) with `rounds`,
+ * `echoes` and `echoMean` (all echo runs' req/s) and `echoCpu` (the echo runs' CPU split).
  */
 async function echoRounds(bodies, measured, rounds = ROUNDS) {
-  const echoes = [await echoRps(bodies)];
+  const runs = [await echoRps(bodies)];
   const all = [];
   for (let i = 0; i < rounds; i++) {
     const run = await measured();
-    echoes.push(await echoRps(bodies));
-    const echo = (echoes[i] + echoes[i + 1]) / 2;
+    runs.push(await echoRps(bodies));
+    const echo = (runs[i].rps + runs[i + 1].rps) / 2;
     all.push({ ...run, echo, ratio: run.rps / echo });
   }
+  const echoes = runs.map((r) => r.rps);
   const median = [...all].sort((a, b) => a.ratio - b.ratio)[Math.floor(all.length / 2)];
-  return { ...median, rounds: all, echoes, echoMean: echoes.reduce((t, e) => t + e, 0) / echoes.length };
+  return {
+    ...median, rounds: all, echoes, echoMean: echoes.reduce((t, e) => t + e, 0) / echoes.length,
+    echoCpu: runs.map((r) => r.cpu).filter(Boolean),
+  };
 }
 
 /** autocannon runs made at once (one per replica) as one: req/s and failures summed, the worst p99. */
@@ -101,6 +107,17 @@ function echoesCell(r) {
 function roundsCell(r) {
   const each = r.rounds.length > 1 ? ` (rounds: ${r.rounds.map((x) => fmt(x.ratio)).join(', ')})` : '';
   return `${fmt(r.ratio)}${each}`;
+}
+/**
+ * For the tables: CPU ms per request of the median round (server process(es), PostgreSQL when it ran, autocannon,
+ * the machine, and its idle share), then the echo process's median over its runs. cpu.js says why.
+ */
+function cpuCell(r) {
+  const c = r.cpu;
+  if (!c) return 'n/a';
+  const echo = r.echoCpu.map((e) => e.server).sort((a, b) => a - b)[Math.floor(r.echoCpu.length / 2)];
+  const pg = c.postgres >= 0.0005 ? ` · PostgreSQL ${fmt(c.postgres, 3)}` : '';
+  return `gateway ${fmt(c.server, 3)}${pg} · autocannon ${fmt(c.bench, 3)} · machine ${fmt(c.machine, 3)} (idle ${fmt(c.idlePct, 0)} %); echo ${fmt(echo, 3)}`;
 }
 function worstP99(r) {
   return Math.max(...r.rounds.map((x) => x.p99));
@@ -235,6 +252,6 @@ function runAlone(mod, main) {
 
 module.exports = {
   DIST, QUICK, LAT_ITER, CANNON_SECONDS, CONNECTIONS, SECRET, PATCH, ROUNDS,
-  freePort, waitHealthy, startGateway, echoRounds, together, echoesCell, roundsCell, worstP99, failures, peakRssKb, rssKb, stats, timed, timedGet, call, addRemoveLatency, cannon, cannonSpread, memberBodies, fmt,
+  freePort, waitHealthy, startGateway, echoRounds, together, echoesCell, roundsCell, cpuCell, worstP99, failures, peakRssKb, rssKb, stats, timed, timedGet, call, addRemoveLatency, cannon, cannonSpread, memberBodies, fmt,
   runAlone,
 };

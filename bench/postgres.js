@@ -10,9 +10,10 @@
 const { randomBytes } = require('node:crypto');
 const path = require('node:path');
 const pg = require('pg');
+const cpu = require('./cpu');
 const {
-  DIST, QUICK, CONNECTIONS, SECRET,
-  startGateway, echoRounds, together, echoesCell, roundsCell, worstP99, failures, ROUNDS, addRemoveLatency, cannon, cannonSpread, memberBodies, fmt,
+  DIST, QUICK, CONNECTIONS, SECRET, CANNON_SECONDS,
+  startGateway, echoRounds, together, echoesCell, roundsCell, cpuCell, worstP99, failures, ROUNDS, addRemoveLatency, cannon, cannonSpread, memberBodies, fmt,
   timedGet, rssKb, peakRssKb,
 } = require('./lib');
 
@@ -94,8 +95,9 @@ async function measure(replicas, data, token) {
   const big = await addRemoveLatency(bases, token, data.big, spare);
   const bodies = memberBodies(data.ids.slice(0, 1000));
   const per = Math.max(1, Math.floor(CONNECTIONS / replicas.length));
-  const throughput = await echoRounds(bodies, async () =>
-    together(await Promise.all(bases.map((b) => cannon(`${b}/Groups/${data.hot}`, token, bodies, per)))));
+  const pids = replicas.map((r) => r.child.pid);
+  const throughput = await echoRounds(bodies, () => cpu.measure(pids, CANNON_SECONDS, async () =>
+    together(await Promise.all(bases.map((b) => cannon(`${b}/Groups/${data.hot}`, token, bodies, per))))));
   const perSpread = Math.max(1, Math.floor(SPREAD_CONNECTIONS / replicas.length));
   const spread = together(await Promise.all(bases.map((b) => cannonSpread(b, token, data.spread, bodies, perSpread))));
   let getBig;
@@ -128,6 +130,7 @@ function markdown(results) {
     `|   echo req/s, each run (echo, gateway, echo, …: a round's baseline is the mean of its two) | ${echoesCell(one.throughput)} | ${echoesCell(two.throughput)} |  |`,
     `|   ratio to echo, median of ${ROUNDS} rounds | ${roundsCell(one.throughput)} | ${roundsCell(two.throughput)} | ≥ 0.5 / ≥ 0.4 |`,
     `|   autocannon p99 ms (worst round) | ${fmt(worstP99(one.throughput), 0)} | ${fmt(worstP99(two.throughput), 0)} |  |`,
+    `|   CPU ms per request, median round (bench/cpu.js) | ${cpuCell(one.throughput)} | ${cpuCell(two.throughput)} |  |`,
     `|   same with group commit off (group_commit_batches=0), one run: req/s (ratio; p99 ms) | ${fmt(one.withoutGroupCommit.rps, 0)} (${fmt(one.withoutGroupCommit.ratio)}; ${fmt(one.withoutGroupCommit.p99, 0)}) | ${fmt(two.withoutGroupCommit.rps, 0)} (${fmt(two.withoutGroupCommit.ratio)}; ${fmt(two.withoutGroupCommit.p99, 0)}) |  |`,
     `|   non-2xx / errors (all rounds) | ${failures(one.throughput)} | ${failures(two.throughput)} | 0 / 0 |`,
     `| member-PATCH req/s, ${SPREAD_CONNECTIONS} conns over ${SPREAD_GROUPS} groups, one run (ratio to the echo runs' mean) | ${fmt(one.spread.rps, 0)} (${fmt(one.spread.ratio)}) | ${fmt(two.spread.rps, 0)} (${fmt(two.spread.ratio)}) |  |`,

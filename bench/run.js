@@ -10,8 +10,9 @@ const os = require('node:os');
 const path = require('node:path');
 const {
   DIST, QUICK, CANNON_SECONDS, CONNECTIONS, LAT_ITER, SECRET, PATCH,
-  startGateway, echoRounds, echoesCell, roundsCell, worstP99, failures, ROUNDS, peakRssKb, rssKb, stats, timed, timedGet, call, addRemoveLatency, cannon, memberBodies, fmt,
+  startGateway, echoRounds, echoesCell, roundsCell, cpuCell, worstP99, failures, ROUNDS, peakRssKb, rssKb, stats, timed, timedGet, call, addRemoveLatency, cannon, memberBodies, fmt,
 } = require('./lib');
+const cpu = require('./cpu');
 
 const BIG = QUICK ? 10_000 : 100_000;
 const SMALL = 10;
@@ -60,7 +61,7 @@ async function runMode(dbFile, synchronous, data) {
 
   // 2. throughput vs the bare Express echo of the same bodies, in rounds between echo runs (lib.js echoRounds)
   const bodies = memberBodies(data.ids.slice(0, 1000));
-  out.throughput = await echoRounds(bodies, () => cannon(`${base}/Groups/${data.hot}`, token, bodies));
+  out.throughput = await echoRounds(bodies, () => cpu.measure([gw.child.pid], CANNON_SECONDS, () => cannon(`${base}/Groups/${data.hot}`, token, bodies)));
 
   // 3. one PATCH adding 10,000 members: a warm-up, then three measured adds to empty groups (median)
   const bulkIds = data.ids.slice(0, BULK_ADD);
@@ -105,6 +106,7 @@ function markdown(r) {
   row(`member-PATCH req/s (autocannon, ${CONNECTIONS} conns) / bare Express echo of the same bodies, median round`, `${fmt(n.throughput.rps, 0)} / ${fmt(n.throughput.echo, 0)}`, `${fmt(f.throughput.rps, 0)} / ${fmt(f.throughput.echo, 0)}`, '');
   row('  echo req/s, each run (echo, gateway, echo, …: a round\'s baseline is the mean of its two)', echoesCell(n.throughput), echoesCell(f.throughput), '');
   row(`  ratio to echo, median of ${ROUNDS} rounds`, roundsCell(n.throughput), roundsCell(f.throughput), '≥ 0.5 (NORMAL)');
+  row('  CPU ms per request, median round (bench/cpu.js)', cpuCell(n.throughput), cpuCell(f.throughput), '');
   row('  autocannon p99 ms (worst round); non-2xx / errors (all rounds)', `${fmt(worstP99(n.throughput), 0)}; ${failures(n.throughput)}`, `${fmt(worstP99(f.throughput), 0)}; ${failures(f.throughput)}`, '0 / 0');
   row(`one PATCH adding ${BULK_ADD} members, ms`, fmt(n.bulkAdd.ms, 1), fmt(f.bulkAdd.ms, 1), '≤ 60');
   row(`GET group of ${BIG} members, ms (body MB)`, `${fmt(n.getBig.ms, 1)} (${fmt(n.getBig.bytes / 1e6, 1)})`, `${fmt(f.getBig.ms, 1)} (${fmt(f.getBig.bytes / 1e6, 1)})`, '');
