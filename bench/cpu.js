@@ -1,7 +1,8 @@
-// Where a throughput run's CPU goes, per request: the gateway process(es), all PostgreSQL processes, this bench
-// process (autocannon runs in it) and the whole machine (busy ms per request, idle share). On a small machine these
-// processes share the same cores, so a ratio to the echo moves with how much CPU each of them needs per request and
-// with how much of the machine sits idle while requests wait; the split says which of the two limits a run.
+// Where a throughput run's CPU goes, per request: the gateway process(es), all PostgreSQL processes (when asked),
+// this bench process (autocannon runs in it) and the whole machine (busy ms per request, idle share). On a small
+// machine these processes share the same cores, so a ratio to the echo moves with how much CPU each of them needs
+// per request and with how much of the machine sits idle while requests wait; the split says which of the two
+// limits a run.
 // Reads /proc (Linux); elsewhere measure() returns the run with `cpu` undefined.
 'use strict';
 const { execFileSync } = require('node:child_process');
@@ -51,38 +52,38 @@ function machineTicks() {
   return { busy: v.slice(0, 8).reduce((t, x) => t + x, 0) - idle, idle };
 }
 
-function snapshot(pids) {
+function snapshot(pids, postgres) {
   const self = process.cpuUsage();
   return {
-    gateway: pids.reduce((t, p) => t + processTicks(p), 0),
-    postgres: postgresTicks(),
+    server: pids.reduce((t, p) => t + processTicks(p), 0),
+    postgres: postgres ? postgresTicks() : undefined,
     benchUs: self.user + self.system,
     machine: machineTicks(),
   };
 }
 
 /**
- * Runs `run` (resolving to { rps, ... } over `seconds`) and adds `cpu`: ms of CPU per request for the processes
- * `pids` (the gateway replicas, or the echo), PostgreSQL and this process, the machine's busy ms per request, and
- * its idle share (%). PostgreSQL processes that start during the run count from zero, those that end are left out.
+ * Runs `run` (resolving to { requests, ... }: how many it made) and adds `cpu`: ms of CPU per request for the
+ * processes `pids` (the gateway replicas, or the echo), for this process, and with `postgres` for every PostgreSQL
+ * process (those that start during the run count from zero, those that end are left out); the machine's busy ms per
+ * request, and its idle share (%).
  */
-async function measure(pids, seconds, run) {
+async function measure(pids, run, { postgres = false } = {}) {
   if (!AVAILABLE) return run();
-  const before = snapshot(pids);
+  const before = snapshot(pids, postgres);
   const result = await run();
-  const after = snapshot(pids);
-  const requests = result.rps * seconds;
-  const ms = (ticks) => (ticks * 1000) / ticksPerSecond() / requests;
+  const after = snapshot(pids, postgres);
+  const ms = (ticks) => (ticks * 1000) / ticksPerSecond() / result.requests;
   let pgTicks = 0;
-  for (const [pid, t] of after.postgres) pgTicks += t - (before.postgres.get(pid) ?? 0);
+  if (postgres) for (const [pid, t] of after.postgres) pgTicks += t - (before.postgres.get(pid) ?? 0);
   const busy = after.machine.busy - before.machine.busy;
   const idle = after.machine.idle - before.machine.idle;
   return {
     ...result,
     cpu: {
-      server: ms(after.gateway - before.gateway),
-      postgres: ms(pgTicks),
-      bench: (after.benchUs - before.benchUs) / 1000 / requests,
+      server: ms(after.server - before.server),
+      ...(postgres ? { postgres: ms(pgTicks) } : {}),
+      bench: (after.benchUs - before.benchUs) / 1000 / result.requests,
       machine: ms(busy),
       idlePct: (100 * idle) / (busy + idle),
     },

@@ -58,7 +58,7 @@ function startGateway(env) {
 async function echoRps(bodies) {
   const echo = await startServer(path.join(__dirname, 'echo-server.js'), {});
   try {
-    return await cpu.measure([echo.child.pid], CANNON_SECONDS, () => cannon(`${echo.url}/echo`, 'x', bodies));
+    return await cpu.measure([echo.child.pid], () => cannon(`${echo.url}/echo`, 'x', bodies));
   } finally {
     await echo.stop();
   }
@@ -92,10 +92,10 @@ async function echoRounds(bodies, measured, rounds = ROUNDS) {
   };
 }
 
-/** autocannon runs made at once (one per replica) as one: req/s and failures summed, the worst p99. */
+/** autocannon runs made at once (one per replica) as one: req/s, requests and failures summed, the worst p99. */
 function together(runs) {
   const sum = (k) => runs.reduce((t, r) => t + r[k], 0);
-  return { rps: sum('rps'), p99: Math.max(...runs.map((r) => r.p99)), non2xx: sum('non2xx'), errors: sum('errors') };
+  return { rps: sum('rps'), requests: sum('requests'), p99: Math.max(...runs.map((r) => r.p99)), non2xx: sum('non2xx'), errors: sum('errors') };
 }
 
 /** For the tables: every echo run of an echoRounds measure, in order. */
@@ -109,14 +109,14 @@ function roundsCell(r) {
   return `${fmt(r.ratio)}${each}`;
 }
 /**
- * For the tables: CPU ms per request of the median round (server process(es), PostgreSQL when it ran, autocannon,
+ * For the tables: CPU ms per request of the median round (server process(es), PostgreSQL when it was measured, autocannon,
  * the machine, and its idle share), then the echo process's median over its runs. cpu.js says why.
  */
 function cpuCell(r) {
   const c = r.cpu;
   if (!c) return 'n/a';
   const echo = r.echoCpu.map((e) => e.server).sort((a, b) => a - b)[Math.floor(r.echoCpu.length / 2)];
-  const pg = c.postgres >= 0.0005 ? ` · PostgreSQL ${fmt(c.postgres, 3)}` : '';
+  const pg = c.postgres === undefined ? '' : ` · PostgreSQL ${fmt(c.postgres, 3)}`;
   return `gateway ${fmt(c.server, 3)}${pg} · autocannon ${fmt(c.bench, 3)} · machine ${fmt(c.machine, 3)} (idle ${fmt(c.idlePct, 0)} %); echo ${fmt(echo, 3)}`;
 }
 function worstP99(r) {
@@ -214,7 +214,9 @@ async function cannon(url, token, bodies, connections = CONNECTIONS, pathOf) {
       },
     }],
   });
-  return { rps: result.requests.average, non2xx: result.non2xx, errors: result.errors, p99: result.latency.p99 };
+  return {
+    rps: result.requests.average, requests: result.requests.total, non2xx: result.non2xx, errors: result.errors, p99: result.latency.p99,
+  };
 }
 
 /**

@@ -12,7 +12,7 @@ const path = require('node:path');
 const pg = require('pg');
 const cpu = require('./cpu');
 const {
-  DIST, QUICK, CONNECTIONS, SECRET, CANNON_SECONDS,
+  DIST, QUICK, CONNECTIONS, SECRET,
   startGateway, echoRounds, together, echoesCell, roundsCell, cpuCell, worstP99, failures, ROUNDS, addRemoveLatency, cannon, cannonSpread, memberBodies, fmt,
   timedGet, rssKb, peakRssKb,
 } = require('./lib');
@@ -96,8 +96,8 @@ async function measure(replicas, data, token) {
   const bodies = memberBodies(data.ids.slice(0, 1000));
   const per = Math.max(1, Math.floor(CONNECTIONS / replicas.length));
   const pids = replicas.map((r) => r.child.pid);
-  const throughput = await echoRounds(bodies, () => cpu.measure(pids, CANNON_SECONDS, async () =>
-    together(await Promise.all(bases.map((b) => cannon(`${b}/Groups/${data.hot}`, token, bodies, per))))));
+  const throughput = await echoRounds(bodies, () => cpu.measure(pids, async () =>
+    together(await Promise.all(bases.map((b) => cannon(`${b}/Groups/${data.hot}`, token, bodies, per)))), { postgres: true }));
   const perSpread = Math.max(1, Math.floor(SPREAD_CONNECTIONS / replicas.length));
   const spread = together(await Promise.all(bases.map((b) => cannonSpread(b, token, data.spread, bodies, perSpread))));
   let getBig;

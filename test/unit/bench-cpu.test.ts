@@ -2,14 +2,15 @@
 // the processes it is given, divided by the run's requests, and printed per process.
 import { spawn, type ChildProcess } from 'node:child_process';
 
-interface Split { server: number; postgres: number; bench: number; machine: number; idlePct: number }
-type Measure = (pids: number[], seconds: number, run: () => Promise<{ rps: number }>) => Promise<{ rps: number; cpu?: Split }>;
+interface Split { server: number; postgres?: number; bench: number; machine: number; idlePct: number }
+type Run = { rps: number; requests: number };
+type Measure = (pids: number[], run: () => Promise<Run>, opts?: { postgres?: boolean }) => Promise<Run & { cpu?: Split }>;
 // eslint-disable-next-line @typescript-eslint/no-require-imports
 const { measure } = require('../../bench/cpu') as { measure: Measure };
 // eslint-disable-next-line @typescript-eslint/no-require-imports
 const { cpuCell } = require('../../bench/lib') as { cpuCell: (r: { cpu?: Split; echoCpu: Split[] }) => string };
 
-const split = (server: number, postgres = 0): Split => ({ server, postgres, bench: 0.05, machine: 0.6, idlePct: 25 });
+const split = (server: number, postgres?: number): Split => ({ server, postgres, bench: 0.05, machine: 0.6, idlePct: 25 });
 
 describe('bench CPU split', () => {
   let child: ChildProcess | undefined;
@@ -22,9 +23,9 @@ describe('bench CPU split', () => {
       + ' while (u() < 400); process.stdout.write("done"); setTimeout(() => {}, 60000);';
     const started = spawn(process.execPath, ['-e', script]);
     child = started;
-    const result = await measure([started.pid!], 1, async () => {
+    const result = await measure([started.pid!], async () => {
       await new Promise((r) => started.stdout!.once('data', r));
-      return { rps: 100 };
+      return { rps: 100, requests: 100 };
     });
     expect(result.rps).toBe(100);
     const cpu = result.cpu!;
@@ -38,7 +39,7 @@ describe('bench CPU split', () => {
     expect(cpu.idlePct).toBeLessThanOrEqual(100);
   });
 
-  it('prints the median round, PostgreSQL only when it ran, and the echo runs\' median', () => {
+  it('prints the median round, PostgreSQL only when it was measured, and the echo runs\' median', () => {
     const cell = cpuCell({ cpu: split(0.3, 0.12), echoCpu: [split(0.2), split(0.15), split(0.16)] });
     expect(cell).toBe('gateway 0.300 · PostgreSQL 0.120 · autocannon 0.050 · machine 0.600 (idle 25 %); echo 0.160');
     expect(cpuCell({ cpu: split(0.3), echoCpu: [split(0.2)] })).toBe('gateway 0.300 · autocannon 0.050 · machine 0.600 (idle 25 %); echo 0.200');
