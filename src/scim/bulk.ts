@@ -4,7 +4,7 @@
 // RFC makes it: operations before a failure stay committed.
 //
 // Speed comes from running consecutive operations of one kind that cannot affect each other together (bulk-plan.ts
-// says which), inside store.together(): on SQLite their writes land in one group commit, one transaction; on
+// says which), through the view store.together() hands out: on SQLite their writes land in one group commit, one transaction; on
 // PostgreSQL in shared transactions of up to 64 writes, a savepoint each. With failOnErrors, a round never holds more operations than the errors still allowed, so no
 // operation runs after the one that ends the request.
 import type { NextFunction, Request, Response } from 'express';
@@ -74,7 +74,7 @@ async function runBulk(ctx: ScimContext, ops: BulkOperation[], failOnErrors: num
     round = [];
     roundKeys.clear();
     roundBulkIds.clear();
-    const results = await ctx.store.together(() => Promise.all(batch.map((r) => execute(ctx, r, base))));
+    const results = await ctx.store.together((store) => Promise.all(batch.map((r) => execute({ ...ctx, store }, r, base))));
     batch.forEach((r, i) => {
       const { answer, id } = results[i];
       record(r.op, answer);

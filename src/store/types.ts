@@ -106,11 +106,12 @@ export interface Store {
   /** Calls back after each commit that wrote change events (wakes the delivery worker). */
   onCommit(listener: () => void): () => void;
   /**
-   * Runs fn; the writes it starts in one event-loop turn, which the caller knows to be independent of each other,
-   * commit together, each still succeeding or failing on its own (SQLite: always so; PostgreSQL: one transaction
-   * per up to 64 writes, a savepoint each).
+   * Runs fn with a view of the store: the writes made through it in one event-loop turn, which the caller knows to be
+   * independent of each other, commit together, each still succeeding or failing on its own (SQLite: every write
+   * does so, the view is the store; PostgreSQL: one transaction per up to 64 writes, a savepoint each). The view is
+   * passed explicitly rather than found through AsyncLocalStorage, which would slow every later request.
    */
-  together<T>(fn: () => Promise<T>): Promise<T>;
+  together<T>(fn: (store: Store) => Promise<T>): Promise<T>;
   migrate(): Promise<string[]>;
   /** Migrations not yet applied to the database (empty when the schema is current). */
   pendingMigrations(): Promise<string[]>;

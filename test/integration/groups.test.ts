@@ -3,6 +3,7 @@
 import http from 'node:http';
 import { randomUUID } from 'node:crypto';
 import { sqliteOnly } from '../helpers/postgres';
+import type { Store } from '../../src/store/types';
 import {
   GROUP_SCHEMA, group, PATCH_SCHEMA, scim, startGateway, user, type TestGateway, expectScimError } from '../helpers/gateway';
 
@@ -470,10 +471,10 @@ describe('DELETE and user removal', () => {
     const ids: string[] = [];
     const g0 = unique('g');
     for (let i = 0; i < 11; i++) {
-      const round = Array.from({ length: 1000 }, (_, k) => gw.store.createUser('groups-a', {
+      const round = (s: Store) => Array.from({ length: 1000 }, (_, k) => s.createUser('groups-a', {
         userName: `big${i}-${k}-${g0}@example.com`, active: true, emails: [], resource: { userName: `big${i}-${k}-${g0}@example.com` },
       }));
-      ids.push(...(await gw.store.together(() => Promise.all(round))).map((u) => u.id));
+      ids.push(...(await gw.store.together((s) => Promise.all(round(s)))).map((u) => u.id));
     }
     const name = unique('big');
     const g = (await gw.store.createGroup('groups-a', { displayName: name, resource: { displayName: name } }, ids)).group;

@@ -32,7 +32,7 @@ async function writers(s: PostgresStore, tenant: string, except = ''): Promise<{
 }
 
 function createTogether(s: PostgresStore, tenant: string, names: string[]) {
-  return s.together(() => Promise.allSettled(names.map((n, i) => s.createUser(tenant, input(n), { actor: actor(`req-${i}`) }))));
+  return s.together((b) => Promise.allSettled(names.map((n, i) => b.createUser(tenant, input(n), { actor: actor(`req-${i}`) }))));
 }
 
 describe('PostgreSQL users created together', () => {

@@ -271,7 +271,7 @@ describe('member JSON', () => {
     // Rounds of 200: 6,000 writes started at once wait on PostgreSQL's pool longer than its connect timeout on a slow machine.
     const ids: string[] = [];
     for (let r = 0; r < 30; r++) {
-      const round = await store.together(() => Promise.all(Array.from({ length: 200 }, (_, k) => store.createUser(T, input(`chunks-${++n}-${k}@example.com`)))));
+      const round = await store.together((b) => Promise.all(Array.from({ length: 200 }, (_, k) => b.createUser(T, input(`chunks-${++n}-${k}@example.com`)))));
       ids.push(...round.map((u) => u.id));
     }
     const g = (await store.createGroup(T, group('chunks'), ids)).group;
@@ -308,10 +308,10 @@ describe('together', () => {
     let commits = 0;
     const off = store.onCommit(() => { commits++; });
     const names = Array.from({ length: 140 }, (_, i) => `together-${++n}-${i}@example.com`);
-    const settled = await store.together(() => Promise.allSettled([
-      ...names.map((name, i) => store.createUser(T, input(i === 70 ? taken.userName.toUpperCase() : name))),
-      store.changeGroup(T, g.id, { members: [{ op: 'add', ids: ['no-such-user'] }] }),
-      store.changeGroup(T, g.id, { members: [{ op: 'add', ids: [member.id] }] }, { ifVersion: 1 }),
+    const settled = await store.together((b) => Promise.allSettled([
+      ...names.map((name, i) => b.createUser(T, input(i === 70 ? taken.userName.toUpperCase() : name))),
+      b.changeGroup(T, g.id, { members: [{ op: 'add', ids: ['no-such-user'] }] }),
+      b.changeGroup(T, g.id, { members: [{ op: 'add', ids: [member.id] }] }, { ifVersion: 1 }),
     ]));
     off();
     const codes = settled.map((r) => (r.status === 'fulfilled' ? 'ok' : (r.reason as StoreError).code));

@@ -1,5 +1,5 @@
-// Writes that commit together on PostgreSQL. Inside `together(fn)`, the transactions fn's writes open in one
-// event-loop turn are run in shared transactions on pooled connections: a write that fails is rolled back alone
+// Writes that commit together on PostgreSQL. The transactions that the writes of one batch (the store's `together`
+// view, postgres/index.ts) open in one event-loop turn are run in shared transactions on pooled connections: a write that fails is rolled back alone
 // (to its savepoint) and answered alone, its neighbours commit. One COMMIT (one WAL flush)
 // serves up to CHUNK writes instead of one each. Each caller is answered after the COMMIT that made its write durable.
 // A chunk whose writes are all rows of one kind (user POSTs: user-batch.ts) is written by one statement instead of one
@@ -8,7 +8,6 @@
 // Only callers that know their writes are independent use it (a Bulk round: different resources, different
 // userNames). Writes that could lock rows in opposite orders across transactions would risk deadlocks while a chunk
 // holds the locks of all its writes; that is why it is opt-in rather than the default for every write.
-import { AsyncLocalStorage } from 'node:async_hooks';
 import type { Pool, PoolClient } from 'pg';
 import type { AuditActor } from '../audit';
 import { isRetryable, mapError, rollbackAndRelease } from './pool';
@@ -68,19 +67,23 @@ export interface GroupCommitDeps {
   rows?: Record<string, RowRunner>;
 }
 
-class Batch {
+/**
+ * The writes of one together() call. It is handed to the writes explicitly (the store's view carries it), not
+ * through AsyncLocalStorage: on Node 20 an AsyncLocalStorage, once run, hooks every promise the process creates from
+ * then on, which made every later request of the replica pay for one Bulk.
+ */
+export class Batch {
   private queue: Queued[] = [];
   private scheduled = false;
 
-  constructor(private readonly deps: GroupCommitDeps, private readonly scope: AsyncLocalStorage<Batch>) {}
+  constructor(private readonly deps: GroupCommitDeps) {}
 
   enqueue(fn: Write, actor?: AuditActor, row?: RowWrite): Promise<unknown> {
     return new Promise((resolve, reject) => {
       this.queue.push({ fn, actor, row, resolve, reject });
       if (this.scheduled) return;
       this.scheduled = true;
-      // Outside the scope: what runs from here (the flush, the commit listeners) must not join this batch.
-      this.scope.exit(() => setImmediate(() => void this.flush()));
+      setImmediate(() => void this.flush());
     });
   }
 
@@ -194,17 +197,10 @@ interface ChunkOutcome {
 }
 
 export class PgGroupCommit {
-  private readonly scope = new AsyncLocalStorage<Batch>();
-
   constructor(private readonly deps: GroupCommitDeps) {}
 
-  /** Runs fn; the writes it starts in one event-loop turn commit together. */
-  together<T>(fn: () => Promise<T>): Promise<T> {
-    return this.scope.run(new Batch(this.deps, this.scope), fn);
-  }
-
-  /** The batch the calling write belongs to, if it runs inside together(). */
-  current(): { enqueue(fn: Write, actor?: AuditActor, row?: RowWrite): Promise<unknown> } | undefined {
-    return this.scope.getStore();
+  /** A new batch: the writes enqueued on it in one event-loop turn commit together. */
+  batch(): Batch {
+    return new Batch(this.deps);
   }
 }

@@ -24,7 +24,7 @@ import { DEFAULT_MEMBER_BATCH, MemberBatcher } from './member-batch';
 import { emailColumnArrays, insertUsers, storedEmails, USER_COLUMNS, userColumnValues, type UserInsert, type UserRow } from './user-batch';
 import { perTurn } from '../per-turn';
 import { migratePostgres, pendingPostgresMigrations } from './migrate';
-import { PgGroupCommit, type RowWrite, type Tx } from './group-commit';
+import { PgGroupCommit, type Batch, type RowWrite, type Tx } from './group-commit';
 import { RevocationCache } from './revocation-cache';
 import { createClient, createPool, groupCommitSettings, isRetryable, mapError, prepared, rollbackAndRelease, sqlState } from './pool';
 
@@ -84,9 +84,20 @@ export class PostgresStore implements Store {
   private readonly commits: PgGroupCommit;
   private readonly members: MemberBatcher;
 
-  together<T>(fn: () => Promise<T>): Promise<T> {
-    return this.commits.together(fn);
+  /**
+   * fn gets a view of this store whose writes join one batch (group-commit.ts); everything else it reads from the
+   * store itself. State the store keeps (link rules, the egress store, closing) belongs to the store, not the view.
+   */
+  together<T>(fn: (store: Store) => Promise<T>): Promise<T> {
+    const view: PostgresStore = Object.create(this, {
+      batch: { value: this.commits.batch() },
+      egress: { get: () => this.egress },
+    });
+    return fn(view);
   }
+
+  /** Set on a together() view only: the batch its writes join. */
+  private declare readonly batch?: Batch;
 
   get egress(): PostgresEgressStore {
     return (this.egressStore ??= new PostgresEgressStore(this.pool, (fn) => this.tx(fn), (fn) => this.read(fn)));
@@ -100,12 +111,11 @@ export class PostgresStore implements Store {
   /**
    * Runs fn in one transaction (BEGIN … COMMIT on one pooled client); with an actor, emit writes its audit record
    * there too. Deadlocks and serialization failures roll back and run fn again; lost connections surface as
-   * StoreError('unavailable'). Listeners hear of commits that wrote change events. Inside together(), the write joins
-   * the batch of its event-loop turn instead (group-commit.ts).
+   * StoreError('unavailable'). Listeners hear of commits that wrote change events. On a together() view, the write
+   * joins the view's batch instead (group-commit.ts).
    */
   async tx<T>(fn: (t: Tx) => Promise<T>, actor?: AuditActor, row?: RowWrite): Promise<T> {
-    const batch = this.commits.current();
-    if (batch) return batch.enqueue(fn, actor, row) as Promise<T>;
+    if (this.batch) return this.batch.enqueue(fn, actor, row) as Promise<T>;
     return this.soloTx(fn, actor);
   }
 

@@ -150,8 +150,8 @@ export class SqliteStore implements Store {
   }
 
   /** Every write already commits with those of its event-loop turn (group-commit.ts). */
-  together<T>(fn: () => Promise<T>): Promise<T> {
-    return fn();
+  together<T>(fn: (store: Store) => Promise<T>): Promise<T> {
+    return fn(this);
   }
   /** The actor of the write running now (writes run later, in a batch, outside their request's async context). */
   private actor?: AuditActor;
