@@ -4,9 +4,10 @@
 // RFC makes it: operations before a failure stay committed.
 //
 // Speed comes from running consecutive operations of one kind that cannot affect each other together (bulk-plan.ts
-// says which), through the view store.together() hands out: on SQLite their writes land in one group commit, one transaction; on
-// PostgreSQL in shared transactions of up to 64 writes, a savepoint each. With failOnErrors, a round never holds more operations than the errors still allowed, so no
-// operation runs after the one that ends the request.
+// says which), through the view of the store that store.together() hands out: on SQLite their writes land in one
+// group commit, one transaction; on PostgreSQL in shared transactions of up to 64 writes, a savepoint each. With
+// failOnErrors, a round never holds more operations than the errors still allowed, so no operation runs after the one
+// that ends the request.
 import type { NextFunction, Request, Response } from 'express';
 import { operationOf } from '../store/audit';
 import type { ScimContext } from './context';

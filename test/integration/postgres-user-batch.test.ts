@@ -102,4 +102,26 @@ describe('PostgreSQL users created together', () => {
     expect(events).toHaveLength(2);
     expect(await s.listAudit({ tenant, operation: 'create', limit: 100 })).toHaveLength(2);
   });
+
+  pg('only writes made through the view join its batch: the store itself, used meanwhile, writes alone', async () => {
+    const s = store();
+    const tenant = `ub-${randomUUID().slice(0, 8)}`;
+    const viaView = ['v1@example.com', 'v2@example.com', 'v3@example.com'];
+    const viaStore = ['s1@example.com', 's2@example.com'];
+    const answers = await s.together((b) => Promise.all([
+      ...viaView.map((n) => b.createUser(tenant, input(n))),
+      ...viaStore.map((n) => s.createUser(tenant, input(n))),
+    ]));
+    expect(answers.map((u) => u.userName)).toEqual([...viaView, ...viaStore]);
+    const inView = await writers(s, tenant, '');
+    // The view's three share one statement; each of the store's own two is a transaction of its own.
+    expect(inView).toEqual({ transactions: 3, statements: 3 });
+    const r = await s.pool.query<{ n: number }>(
+      `SELECT count(DISTINCT (xmin::text, cmin::text))::int AS n FROM users WHERE tenant = $1 AND user_name = ANY ($2)`, [tenant, viaView]);
+    expect(r.rows[0].n).toBe(1);
+    // The view reads what the store reads, and shares its egress store.
+    const view = await s.together(async (b) => b);
+    expect(view.egress).toBe(s.egress);
+    expect(await view.getUser(tenant, answers[0].id)).toEqual(answers[0]);
+  });
 });

@@ -1,7 +1,7 @@
 // Writes that commit together on PostgreSQL. The transactions that the writes of one batch (the store's `together`
-// view, postgres/index.ts) open in one event-loop turn are run in shared transactions on pooled connections: a write that fails is rolled back alone
-// (to its savepoint) and answered alone, its neighbours commit. One COMMIT (one WAL flush)
-// serves up to CHUNK writes instead of one each. Each caller is answered after the COMMIT that made its write durable.
+// view, postgres/index.ts) open in one event-loop turn are run in shared transactions on pooled connections: a write
+// that fails is rolled back alone (to its savepoint) and answered alone, its neighbours commit. One COMMIT (one WAL
+// flush) serves up to CHUNK writes instead of one each. Each caller is answered after the COMMIT that made its write durable.
 // A chunk whose writes are all rows of one kind (user POSTs: user-batch.ts) is written by one statement instead of one
 // per write, when that statement succeeds.
 //
