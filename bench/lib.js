@@ -187,18 +187,25 @@ function timedGet(url, token) {
 }
 
 /** Add then remove one member (a user outside the group), LAT_ITER times; latency of each request. */
-async function addRemoveLatency(base, token, groupId, spare) {
+/**
+ * Add+remove of one member, timed per request, for each of `groupIds` ({ median, p99, n } per group, in order). The
+ * groups take turns, one add+remove each, so that a slow moment of the machine (a GC, a neighbour) falls on all of
+ * them alike instead of on whichever group was being measured then: their ratio is what the table compares.
+ */
+async function addRemoveLatency(base, token, groupIds, spare) {
   const bases = Array.isArray(base) ? base : [base];
-  const samples = [];
+  const samples = groupIds.map(() => []);
   for (let i = 0; i < LAT_ITER; i++) {
     const member = spare[i % spare.length];
-    const add = await timed(() => call('PATCH', `${bases[i % bases.length]}/Groups/${groupId}`, token,
-      { schemas: [PATCH], Operations: [{ op: 'add', path: 'members', value: [{ value: member }] }] }));
-    const remove = await timed(() => call('PATCH', `${bases[(i + 1) % bases.length]}/Groups/${groupId}`, token,
-      { schemas: [PATCH], Operations: [{ op: 'remove', path: `members[value eq "${member}"]` }] }));
-    if (i >= 10) samples.push(add.ms, remove.ms); // the first few warm the JIT and caches
+    for (let g = 0; g < groupIds.length; g++) {
+      const add = await timed(() => call('PATCH', `${bases[i % bases.length]}/Groups/${groupIds[g]}`, token,
+        { schemas: [PATCH], Operations: [{ op: 'add', path: 'members', value: [{ value: member }] }] }));
+      const remove = await timed(() => call('PATCH', `${bases[(i + 1) % bases.length]}/Groups/${groupIds[g]}`, token,
+        { schemas: [PATCH], Operations: [{ op: 'remove', path: `members[value eq "${member}"]` }] }));
+      if (i >= 10) samples[g].push(add.ms, remove.ms); // the first few warm the JIT and caches
+    }
   }
-  return stats(samples);
+  return samples.map(stats);
 }
 
 /** autocannon PATCHes of `bodies` in turn; `pathOf(n)`, when given, picks request n's path (else the url's). */

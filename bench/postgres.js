@@ -1,6 +1,6 @@
 #!/usr/bin/env node
 // PostgreSQL benchmark: the membership measures of `npm run bench` on PostgreSQL, with one gateway replica and with
-// two replicas on one database. (1) add+remove one member, group of 10 vs group of BIG members (ratio of medians
+// two replicas on one database. (1) add+remove one member, 10 vs BIG members, the groups in turns (ratio of medians
 // and of p99s); (2) member-PATCH throughput with autocannon against the bare Express echo, in rounds between echo
 // runs (lib.js echoRounds; the median round), and the same at 64 connections spread over 50 groups; (3) with one replica,
 // GET of the BIG group (ms, body MB, the replica's RSS before → peak). With two replicas the latency loop alternates
@@ -91,8 +91,7 @@ async function seed(url) {
 async function measure(replicas, data, token) {
   const bases = replicas.map((r) => `${r.url}/api/scim/v2`);
   const spare = data.ids.slice(BIG, BIG + 100);
-  const small = await addRemoveLatency(bases, token, data.small, spare);
-  const big = await addRemoveLatency(bases, token, data.big, spare);
+  const [small, big] = await addRemoveLatency(bases, token, [data.small, data.big], spare);
   const bodies = memberBodies(data.ids.slice(0, 1000));
   const per = Math.max(1, Math.floor(CONNECTIONS / replicas.length));
   const pids = replicas.map((r) => r.child.pid);

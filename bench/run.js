@@ -54,9 +54,8 @@ async function runMode(dbFile, synchronous, data) {
   const spare = data.ids.slice(BIG, BIG + 100);
   const out = { synchronous };
 
-  // 1. add+remove one member: 10 vs BIG members
-  const small = await addRemoveLatency(base, token, data.small, spare);
-  const big = await addRemoveLatency(base, token, data.big, spare);
+  // 1. add+remove one member: 10 vs BIG members, the two groups taking turns
+  const [small, big] = await addRemoveLatency(base, token, [data.small, data.big], spare);
   out.memberLatency = { small, big, ratioMedian: big.median / small.median, ratioP99: big.p99 / small.p99 };
 
   // 2. throughput vs the bare Express echo of the same bodies, in rounds between echo runs (lib.js echoRounds)
