@@ -186,11 +186,11 @@ function timedGet(url, token) {
   })();
 }
 
-/** Add then remove one member (a user outside the group), LAT_ITER times; latency of each request. */
 /**
- * Add+remove of one member, timed per request, for each of `groupIds` ({ median, p99, n } per group, in order). The
- * groups take turns, one add+remove each, so that a slow moment of the machine (a GC, a neighbour) falls on all of
- * them alike instead of on whichever group was being measured then: their ratio is what the table compares.
+ * Add then remove one member (a user outside the group), LAT_ITER times, timed per request, for each of `groupIds`
+ * ({ median, p99, n } per group, in order). The groups take turns, one add+remove each, so that a slow moment of the
+ * machine (a GC, a neighbour) falls on all of them alike instead of on whichever group was measured then: their ratio
+ * is what the table compares.
  */
 async function addRemoveLatency(base, token, groupIds, spare) {
   const bases = Array.isArray(base) ? base : [base];

@@ -75,7 +75,10 @@ async function runBulk(ctx: ScimContext, ops: BulkOperation[], failOnErrors: num
     round = [];
     roundKeys.clear();
     roundBulkIds.clear();
-    const results = await ctx.store.together((store) => Promise.all(batch.map((r) => execute({ ...ctx, store }, r, base))));
+    const results = await ctx.store.together((store) => {
+      const inRound: ScimContext = { ...ctx, store };
+      return Promise.all(batch.map((r) => execute(inRound, r, base)));
+    });
     batch.forEach((r, i) => {
       const { answer, id } = results[i];
       record(r.op, answer);

@@ -1,7 +1,8 @@
 // Writes that commit together on PostgreSQL. The transactions that the writes of one batch (the store's `together`
 // view, postgres/index.ts) open in one event-loop turn are run in shared transactions on pooled connections: a write
 // that fails is rolled back alone (to its savepoint) and answered alone, its neighbours commit. One COMMIT (one WAL
-// flush) serves up to CHUNK writes instead of one each. Each caller is answered after the COMMIT that made its write durable.
+// flush) serves up to CHUNK writes instead of one each. Each caller is answered after the COMMIT that made its write
+// durable.
 // A chunk whose writes are all rows of one kind (user POSTs: user-batch.ts) is written by one statement instead of one
 // per write, when that statement succeeds.
 //
@@ -67,11 +68,7 @@ export interface GroupCommitDeps {
   rows?: Record<string, RowRunner>;
 }
 
-/**
- * The writes of one together() call. It is handed to the writes explicitly (the store's view carries it), not
- * through AsyncLocalStorage: on Node 20 an AsyncLocalStorage, once run, hooks every promise the process creates from
- * then on, which made every later request of the replica pay for one Bulk.
- */
+/** The writes of one together() call, carried by the store's view (see Store.together for why not by context). */
 export class Batch {
   private queue: Queued[] = [];
   private scheduled = false;
@@ -194,13 +191,4 @@ type Result = { ok: true; value: unknown } | { ok: false; error: unknown; retry:
 interface ChunkOutcome {
   results: Map<Queued, Result>;
   eventsWritten: boolean;
-}
-
-export class PgGroupCommit {
-  constructor(private readonly deps: GroupCommitDeps) {}
-
-  /** A new batch: the writes enqueued on it in one event-loop turn commit together. */
-  batch(): Batch {
-    return new Batch(this.deps);
-  }
 }

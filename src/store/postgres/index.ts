@@ -24,7 +24,7 @@ import { DEFAULT_MEMBER_BATCH, MemberBatcher } from './member-batch';
 import { emailColumnArrays, insertUsers, storedEmails, USER_COLUMNS, userColumnValues, type UserInsert, type UserRow } from './user-batch';
 import { perTurn } from '../per-turn';
 import { migratePostgres, pendingPostgresMigrations } from './migrate';
-import { PgGroupCommit, type Batch, type RowWrite, type Tx } from './group-commit';
+import { Batch, type GroupCommitDeps, type RowWrite, type Tx } from './group-commit';
 import { RevocationCache } from './revocation-cache';
 import { createClient, createPool, groupCommitSettings, isRetryable, mapError, prepared, rollbackAndRelease, sqlState } from './pool';
 
@@ -66,7 +66,7 @@ export class PostgresStore implements Store {
 
   constructor(readonly config: PostgresConfig, opts: { onPoolError?: (e: Error) => void } = {}) {
     this.pool = createPool(config.url, opts.onPoolError);
-    this.commits = new PgGroupCommit({
+    this.commits = {
       pool: this.pool,
       solo: (fn, actor) => this.soloTx(fn, actor),
       committed: () => { for (const l of this.commitListeners) l(); },
@@ -76,12 +76,13 @@ export class PostgresStore implements Store {
         user: async (c, rows, actors) => (await insertUsers(c, rows as UserInsert[], actors))
           .map((r) => (r.ok ? { ok: true, value: toUser(r.row) } : r)),
       },
-    });
+    };
     this.members = new MemberBatcher(this.pool, () => { for (const l of this.commitListeners) l(); },
       { ...DEFAULT_MEMBER_BATCH, ...groupCommitSettings(config.url) });
   }
 
-  private readonly commits: PgGroupCommit;
+  /** What every together() batch runs with. */
+  private readonly commits: GroupCommitDeps;
   private readonly members: MemberBatcher;
 
   /**
@@ -90,7 +91,7 @@ export class PostgresStore implements Store {
    */
   together<T>(fn: (store: Store) => Promise<T>): Promise<T> {
     const view: PostgresStore = Object.create(this, {
-      batch: { value: this.commits.batch() },
+      batch: { value: new Batch(this.commits) },
       egress: { get: () => this.egress },
     });
     return fn(view);
