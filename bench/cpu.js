@@ -33,6 +33,11 @@ function processTicks(pid) {
   }
 }
 
+/** CPU time (user + system) of a process so far, in ms (0 once it has gone). */
+function processMs(pid) {
+  return (processTicks(pid) * 1000) / ticksPerSecond();
+}
+
 /** Every PostgreSQL process, by ticks (server, its backends, checkpointer, WAL writer…). */
 function postgresTicks() {
   const byPid = new Map();
@@ -90,4 +95,4 @@ async function measure(pids, run, { postgres = false } = {}) {
   };
 }
 
-module.exports = { measure };
+module.exports = { measure, processMs };

@@ -47,9 +47,12 @@ async function startServer(script, env) {
   return { url, child, stop: () => new Promise((r) => { child.once('exit', r); child.kill('SIGTERM'); }) };
 }
 
-/** The built gateway as a child process; env adds to the benchmark defaults (rate limit off: it is the load). */
-function startGateway(env) {
-  return startServer(path.join(DIST, 'main.js'), {
+/**
+ * The built gateway as a child process; env adds to the benchmark defaults (rate limit off: it is the load). `dist`
+ * is the built src/ folder to run (default: this checkout's; compare-builds.js runs another's).
+ */
+function startGateway(env, dist = DIST) {
+  return startServer(path.join(dist, 'main.js'), {
     HOST: '127.0.0.1', JWT_SECRET: SECRET, LOG_LEVEL: 'error', MAX_RESULTS: '1000', RATE_LIMIT_PER_SECOND: '0', ...env,
   });
 }
