@@ -12,7 +12,8 @@
 // compare against an earlier commit:
 //   git worktree add /tmp/base <ref> && ln -s "$PWD/node_modules" /tmp/base/node_modules
 //   (cd /tmp/base && npx tsc -p tsconfig.build.json) && node bench/compare-builds.js /tmp/base
-// BENCH_ROUNDS (default 5) rounds of 10 s after one warm-up round. Needs PostgreSQL (BENCH_PG_URL, as postgres.js).
+// BENCH_ROUNDS (default 5) rounds of 10 s after one warm-up round; BENCH_PER_BUILD connections to each build (default
+// 8). Needs PostgreSQL (BENCH_PG_URL, as postgres.js).
 'use strict';
 const { randomBytes } = require('node:crypto');
 const path = require('node:path');
@@ -22,6 +23,8 @@ const { CONNECTIONS, SECRET, startGateway, cannon, memberBodies, fmt } = require
 const { admin, databaseUrl, reachable } = require('./postgres');
 
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 5);
+/** Connections per build (BENCH_PER_BUILD; default half of postgres.js's 16, so that the machine carries as many). */
+const PER_BUILD = Number(process.env.BENCH_PER_BUILD ?? CONNECTIONS / 2);
 const USERS = 1000;
 
 /** A database for one build, migrated and seeded by that build's own store: users and one empty hot group. */
@@ -64,15 +67,21 @@ function cpuMs(pids) {
   return pids.reduce((t, p) => t + processMs(p), 0);
 }
 
-/** One round: both replicas loaded at once; per build req/s, p99, failures and CPU ms per request. */
+/**
+ * One round: both replicas loaded at once; per build req/s, p99, failures and CPU ms per request. A pool may replace
+ * a connection during a round: its backends are those serving the database at the start or at the end.
+ */
 async function round(sides, token) {
-  const before = sides.map((s) => ({ gw: cpuMs([s.gateway.child.pid]), pg: cpuMs(s.backends) }));
-  const per = Math.max(1, Math.floor(CONNECTIONS / sides.length));
-  const runs = await Promise.all(sides.map((s) => cannon(`${s.gateway.url}/api/scim/v2/Groups/${s.db.hot}`, token, s.bodies, per)));
-  return runs.map((r, i) => ({
-    ...r,
-    gatewayMs: (cpuMs([sides[i].gateway.child.pid]) - before[i].gw) / r.requests,
-    postgresMs: (cpuMs(sides[i].backends) - before[i].pg) / r.requests,
+  const before = await Promise.all(sides.map(async (s) => {
+    const pids = await backendPids(s.db.name);
+    return { gw: cpuMs([s.gateway.child.pid]), pids, pg: new Map(pids.map((p) => [p, processMs(p)])) };
+  }));
+  const runs = await Promise.all(sides.map((s) => cannon(`${s.gateway.url}/api/scim/v2/Groups/${s.db.hot}`, token, s.bodies, PER_BUILD)));
+  return Promise.all(runs.map(async (r, i) => {
+    const pids = new Set([...before[i].pids, ...(await backendPids(sides[i].db.name))]);
+    let pg = 0;
+    for (const p of pids) pg += processMs(p) - (before[i].pg.get(p) ?? 0);
+    return { ...r, gatewayMs: (cpuMs([sides[i].gateway.child.pid]) - before[i].gw) / r.requests, postgresMs: pg / r.requests };
   }));
 }
 
@@ -83,7 +92,7 @@ function median(xs) {
 
 function markdown(rounds, roots) {
   const rows = [
-    `Baseline: ${roots[0]} · candidate: ${roots[1]} · ${CONNECTIONS / 2} connections each, at once, ${rounds.length} rounds`,
+    `Baseline: ${roots[0]} · candidate: ${roots[1]} · ${PER_BUILD} connections each, at once, ${rounds.length} rounds`,
     '',
     '| round | baseline req/s (p99 ms) | candidate req/s (p99 ms) | req/s ratio | gateway CPU ms/req (base / cand) | PostgreSQL CPU ms/req (base / cand) |',
     '|---|---|---|---|---|---|',
@@ -109,10 +118,9 @@ async function main(roots) {
       { tenant: 'bench', ttlSeconds: 3600 })).token;
     for (const db of dbs) {
       const gateway = await startGateway({ DATABASE_URL: db.url, WORKER_IN_PROCESS: 'false' }, db.dist);
-      sides.push({ db, gateway, bodies: memberBodies(db.ids), backends: [] });
+      sides.push({ db, gateway, bodies: memberBodies(db.ids) });
     }
     await round(sides, token); // warm-up: the JIT, the pools' connections
-    for (const s of sides) s.backends = await backendPids(s.db.name);
     const rounds = [];
     for (let i = 0; i < ROUNDS; i++) {
       rounds.push(await round(sides, token));
