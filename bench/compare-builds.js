@@ -19,8 +19,8 @@ const { randomBytes } = require('node:crypto');
 const path = require('node:path');
 const pg = require('pg');
 const { processMs } = require('./cpu');
-const { CONNECTIONS, SECRET, startGateway, cannon, memberBodies, fmt } = require('./lib');
-const { admin, databaseUrl, reachable } = require('./postgres');
+const { CONNECTIONS, SECRET, startGateway, cannon, memberBodies, fmt, stats } = require('./lib');
+const { admin, databaseUrl, reachable, seedUsers } = require('./postgres');
 
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 5);
 /** Connections per build (BENCH_PER_BUILD; default half of postgres.js's 16, so that the machine carries as many). */
@@ -40,12 +40,7 @@ async function prepare(root) {
     const c = new pg.Client({ connectionString: url });
     await c.connect();
     try {
-      await c.query(
-        `INSERT INTO users (tenant, id, user_name, user_name_lc, display_name, display_name_lc, active, resource, version, created, modified)
-         SELECT 'bench', gen_random_uuid()::text, 'user' || i || '@bench.example', 'user' || i || '@bench.example', 'User ' || i, 'user ' || i,
-                true, jsonb_build_object('userName', 'user' || i || '@bench.example', 'active', true), 1, $1, $1
-         FROM generate_series(0, $2 - 1) AS i`, [new Date().toISOString(), USERS]);
-      const ids = (await c.query(`SELECT id FROM users WHERE tenant = 'bench' ORDER BY id`)).rows.map((r) => r.id);
+      const ids = await seedUsers(c, USERS, new Date().toISOString());
       const hot = (await store.createGroup('bench', { displayName: 'Hot', resource: { displayName: 'Hot' } }, [])).group.id;
       await c.query('VACUUM ANALYZE');
       return { root, dist, name, url, ids, hot };
@@ -63,10 +58,6 @@ async function backendPids(name) {
   return rows.map((r) => r.pid);
 }
 
-function cpuMs(pids) {
-  return pids.reduce((t, p) => t + processMs(p), 0);
-}
-
 /**
  * One round: both replicas loaded at once; per build req/s, p99, failures and CPU ms per request. A pool may replace
  * a connection during a round: its backends are those serving the database at the start or at the end.
@@ -74,20 +65,15 @@ function cpuMs(pids) {
 async function round(sides, token) {
   const before = await Promise.all(sides.map(async (s) => {
     const pids = await backendPids(s.db.name);
-    return { gw: cpuMs([s.gateway.child.pid]), pids, pg: new Map(pids.map((p) => [p, processMs(p)])) };
+    return { gw: processMs(s.gateway.child.pid), pids, pg: new Map(pids.map((p) => [p, processMs(p)])) };
   }));
   const runs = await Promise.all(sides.map((s) => cannon(`${s.gateway.url}/api/scim/v2/Groups/${s.db.hot}`, token, s.bodies, PER_BUILD)));
   return Promise.all(runs.map(async (r, i) => {
     const pids = new Set([...before[i].pids, ...(await backendPids(sides[i].db.name))]);
     let pg = 0;
     for (const p of pids) pg += processMs(p) - (before[i].pg.get(p) ?? 0);
-    return { ...r, gatewayMs: (cpuMs([sides[i].gateway.child.pid]) - before[i].gw) / r.requests, postgresMs: pg / r.requests };
+    return { ...r, gatewayMs: (processMs(sides[i].gateway.child.pid) - before[i].gw) / r.requests, postgresMs: pg / r.requests };
   }));
-}
-
-function median(xs) {
-  const s = [...xs].sort((a, b) => a - b);
-  return s[Math.floor(s.length / 2)];
 }
 
 function markdown(rounds, roots) {
@@ -100,7 +86,7 @@ function markdown(rounds, roots) {
   rounds.forEach(([b, c], i) => {
     rows.push(`| ${i + 1} | ${fmt(b.rps, 0)} (${fmt(b.p99, 0)}) | ${fmt(c.rps, 0)} (${fmt(c.p99, 0)}) | ${fmt(c.rps / b.rps, 3)} | ${fmt(b.gatewayMs, 3)} / ${fmt(c.gatewayMs, 3)} | ${fmt(b.postgresMs, 3)} / ${fmt(c.postgresMs, 3)} |`);
   });
-  const ratio = (k) => fmt(median(rounds.map(([b, c]) => c[k] / b[k])), 3);
+  const ratio = (k) => fmt(stats(rounds.map(([b, c]) => c[k] / b[k])).median, 3);
   const failed = rounds.reduce((t, [b, c]) => t + b.non2xx + b.errors + c.non2xx + c.errors, 0);
   rows.push(`| median of ratios | | | ${ratio('rps')} | ${ratio('gatewayMs')} | ${ratio('postgresMs')} |`);
   rows.push('', `non-2xx / errors, all rounds: ${failed}`);

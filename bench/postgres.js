@@ -54,6 +54,17 @@ async function reachable() {
   }
 }
 
+/** `count` users of tenant 'bench' in one statement (user0@… onwards); their ids in that order. */
+async function seedUsers(c, count, stamp) {
+  await c.query(
+    `INSERT INTO users (tenant, id, user_name, user_name_lc, display_name, display_name_lc, active, resource, version, created, modified)
+     SELECT 'bench', gen_random_uuid()::text, 'user' || i || '@bench.example', 'user' || i || '@bench.example', 'User ' || i, 'user ' || i, true,
+            jsonb_build_object('userName', 'user' || i || '@bench.example', 'displayName', 'User ' || i, 'active', true), 1, $1, $1
+     FROM generate_series(0, $2 - 1) AS i`, [stamp, count]);
+  const rows = (await c.query(`SELECT id, user_name FROM users WHERE tenant = 'bench'`)).rows;
+  return rows.map((r) => [Number(/^user(\d+)@/.exec(r.user_name)[1]), r.id]).sort((a, b) => a[0] - b[0]).map((r) => r[1]);
+}
+
 /** Users, a group of SMALL, a group of BIG and a hot group, written with set-based SQL (seconds, not minutes). */
 async function seed(url) {
   const { PostgresStore } = require(path.join(DIST, 'store/postgres'));
@@ -63,13 +74,7 @@ async function seed(url) {
   const c = new pg.Client({ connectionString: url });
   await c.connect();
   try {
-    await c.query(
-      `INSERT INTO users (tenant, id, user_name, user_name_lc, display_name, display_name_lc, active, resource, version, created, modified)
-       SELECT 'bench', gen_random_uuid()::text, 'user' || i || '@bench.example', 'user' || i || '@bench.example', 'User ' || i, 'user ' || i, true,
-              jsonb_build_object('userName', 'user' || i || '@bench.example', 'displayName', 'User ' || i, 'active', true), 1, $1, $1
-       FROM generate_series(0, $2 - 1) AS i`, [stamp, BIG + 100]);
-    const rows = (await c.query(`SELECT id, user_name FROM users WHERE tenant = 'bench'`)).rows;
-    const ids = rows.map((r) => [Number(/^user(\d+)@/.exec(r.user_name)[1]), r.id]).sort((a, b) => a[0] - b[0]).map((r) => r[1]);
+    const ids = await seedUsers(c, BIG + 100, stamp);
     const group = async (name, members) => {
       const g = (await store.createGroup('bench', { displayName: name, resource: { displayName: name } }, [])).group.id;
       await c.query(`INSERT INTO group_members (tenant, group_id, member_id, member_rid, added)
@@ -183,7 +188,7 @@ async function main() {
   }
 }
 
-module.exports = { main, reachable, admin, query, databaseUrl };
+module.exports = { main, reachable, admin, query, databaseUrl, seedUsers };
 
 if (require.main === module) {
   main().then((r) => process.stdout.write(r.markdown || `${r.skipped}\n`), (e) => {

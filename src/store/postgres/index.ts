@@ -69,7 +69,7 @@ export class PostgresStore implements Store {
     this.commits = {
       pool: this.pool,
       solo: (fn, actor) => this.soloTx(fn, actor),
-      committed: () => { for (const l of this.commitListeners) l(); },
+      committed: () => this.notifyCommit(),
       // Half the pool: reads and other writers keep connections while a batch commits.
       parallel: Math.max(1, Math.floor(this.pool.options.max / 2)),
       rows: {
@@ -77,7 +77,7 @@ export class PostgresStore implements Store {
           .map((r) => (r.ok ? { ok: true, value: toUser(r.row) } : r)),
       },
     };
-    this.members = new MemberBatcher(this.pool, () => { for (const l of this.commitListeners) l(); },
+    this.members = new MemberBatcher(this.pool, () => this.notifyCommit(),
       { ...DEFAULT_MEMBER_BATCH, ...groupCommitSettings(config.url) });
   }
 
@@ -109,6 +109,11 @@ export class PostgresStore implements Store {
     return () => this.commitListeners.delete(listener);
   }
 
+  /** After a commit that wrote change events, from whichever path made it (alone, a together() batch, members). */
+  private notifyCommit(): void {
+    for (const l of this.commitListeners) l();
+  }
+
   /**
    * Runs fn in one transaction (BEGIN … COMMIT on one pooled client); with an actor, emit writes its audit record
    * there too. Deadlocks and serialization failures roll back and run fn again; lost connections surface as
@@ -135,7 +140,7 @@ export class PostgresStore implements Store {
         const result = await fn(t);
         await client.query('COMMIT');
         client.release();
-        if (t.eventsWritten) for (const l of this.commitListeners) l();
+        if (t.eventsWritten) this.notifyCommit();
         return result;
       } catch (e) {
         await rollbackAndRelease(client);
