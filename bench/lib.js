@@ -57,6 +57,11 @@ function startGateway(env, dist = DIST) {
   });
 }
 
+/** The floor of the PostgreSQL measure (floor-server.js): bare Express over the store of `env`'s DATABASE_URL. */
+function startFloor(env) {
+  return startServer(path.join(__dirname, 'floor-server.js'), env);
+}
+
 /** The bare Express echo of the same PATCH bodies ({ rps, cpu }; a fresh echo process, stopped afterwards). */
 async function echoRps(bodies) {
   const echo = await startServer(path.join(__dirname, 'echo-server.js'), {});
@@ -264,6 +269,6 @@ function runAlone(mod, main) {
 
 module.exports = {
   DIST, QUICK, LAT_ITER, CANNON_SECONDS, CONNECTIONS, SECRET, PATCH, ROUNDS,
-  freePort, waitHealthy, startGateway, echoRounds, together, echoesCell, roundsCell, cpuCell, worstP99, failures, peakRssKb, rssKb, stats, timed, timedGet, call, addRemoveLatency, cannon, cannonSpread, memberBodies, fmt,
+  freePort, waitHealthy, startGateway, startFloor, echoRounds, together, echoesCell, roundsCell, cpuCell, worstP99, failures, peakRssKb, rssKb, stats, timed, timedGet, call, addRemoveLatency, cannon, cannonSpread, memberBodies, fmt,
   runAlone,
 };

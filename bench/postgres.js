@@ -13,7 +13,7 @@ const pg = require('pg');
 const cpu = require('./cpu');
 const {
   DIST, QUICK, CONNECTIONS, SECRET,
-  startGateway, echoRounds, together, echoesCell, roundsCell, cpuCell, worstP99, failures, ROUNDS, addRemoveLatency, cannon, cannonSpread, memberBodies, fmt,
+  startGateway, startFloor, echoRounds, together, echoesCell, roundsCell, cpuCell, worstP99, failures, ROUNDS, addRemoveLatency, cannon, cannonSpread, memberBodies, fmt,
   timedGet, rssKb, peakRssKb,
 } = require('./lib');
 
@@ -121,6 +121,11 @@ async function measure(replicas, data, token) {
   };
 }
 
+function floorCell(f) {
+  const c = f.cpu ? `; ${fmt(f.cpu.server, 3)} · ${fmt(f.cpu.postgres, 3)}` : '';
+  return `${fmt(f.rps, 0)} (${fmt(f.ratio)}; ${fmt(f.p99, 0)}${c})${f.non2xx + f.errors ? ` (non-2xx / errors ${f.non2xx} / ${f.errors})` : ''}`;
+}
+
 function markdown(results) {
   const [one, two] = results;
   const rows = [
@@ -136,6 +141,7 @@ function markdown(results) {
     `|   autocannon p99 ms (worst round) | ${fmt(worstP99(one.throughput), 0)} | ${fmt(worstP99(two.throughput), 0)} |  |`,
     `|   CPU ms per request, median round (bench/cpu.js) | ${cpuCell(one.throughput)} | ${cpuCell(two.throughput)} |  |`,
     `|   same with group commit off (group_commit_batches=0), one run: req/s (ratio; p99 ms) | ${fmt(one.withoutGroupCommit.rps, 0)} (${fmt(one.withoutGroupCommit.ratio)}; ${fmt(one.withoutGroupCommit.p99, 0)}) | ${fmt(two.withoutGroupCommit.rps, 0)} (${fmt(two.withoutGroupCommit.ratio)}; ${fmt(two.withoutGroupCommit.p99, 0)}) |  |`,
+    `|   floor: bare Express over the same store (bench/floor-server.js: no token, validation, log, metrics or headers), one run: req/s (ratio; p99 ms; CPU ms per request server · PostgreSQL) | ${floorCell(one.floor)} | ${floorCell(two.floor)} |  |`,
     `|   non-2xx / errors (all rounds) | ${failures(one.throughput)} | ${failures(two.throughput)} | 0 / 0 |`,
     `| member-PATCH req/s, ${SPREAD_CONNECTIONS} conns over ${SPREAD_GROUPS} groups, one run (ratio to the echo runs' mean) | ${fmt(one.spread.rps, 0)} (${fmt(one.spread.ratio)}) | ${fmt(two.spread.rps, 0)} (${fmt(two.spread.ratio)}) |  |`,
     `|   autocannon p99 ms; non-2xx / errors | ${fmt(one.spread.p99, 0)}; ${one.spread.non2xx} / ${one.spread.errors} | ${fmt(two.spread.p99, 0)}; ${two.spread.non2xx} / ${two.spread.errors} | 0 / 0 |`,
@@ -179,6 +185,17 @@ async function main() {
         result.withoutGroupCommit = { ...run, ratio: run.rps / result.throughput.echoMean };
       } finally {
         for (const r of off) await r.stop();
+      }
+      // The floor: bare Express over the same store, as many processes as replicas (floor-server.js says why).
+      const floors = [];
+      for (let i = 0; i < n; i++) floors.push(await startFloor({ DATABASE_URL: url }));
+      try {
+        const per = Math.max(1, Math.floor(CONNECTIONS / n));
+        const run = await cpu.measure(floors.map((f) => f.child.pid), async () =>
+          together(await Promise.all(floors.map((f) => cannon(`${f.url}/api/scim/v2/Groups/${data.hot}`, token, bodies, per)))), { postgres: true });
+        result.floor = { ...run, ratio: run.rps / result.throughput.echoMean };
+      } finally {
+        for (const f of floors) await f.stop();
       }
       results.push(result);
     }
