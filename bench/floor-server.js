@@ -11,6 +11,7 @@ const express = require('express');
 
 const DIST = process.env.BENCH_DIST ?? path.join(__dirname, '..', 'dist', 'src');
 const { PostgresStore } = require(path.join(DIST, 'store/postgres'));
+const { etagOf } = require(path.join(DIST, 'scim/context'));
 
 const TENANT = 'bench';
 const REMOVED = /^members\[value eq "([^"]+)"\]$/;
@@ -26,7 +27,7 @@ app.patch('/api/scim/v2/Groups/:id', async (req, res) => {
     const { group } = await store.changeGroup(TENANT, req.params.id, { members: [{ op: op.op, ids }] }, {
       actor: { mount: '/api/scim/v2', operation: 'patch' },
     });
-    res.status(204).set('ETag', `W/"${group.version}"`).end();
+    res.status(204).set('ETag', etagOf(group.version)).end();
   } catch (e) {
     res.status(500).json({ error: String(e) });
   }

@@ -93,15 +93,30 @@ async function seed(url) {
   }
 }
 
+/** `n` servers started one after the other by `start`, handed to `fn`, and stopped whatever fn does. */
+async function withServers(n, start, fn) {
+  const servers = [];
+  try {
+    for (let i = 0; i < n; i++) servers.push(await start());
+    return await fn(servers);
+  } finally {
+    for (const s of servers) await s.stop();
+  }
+}
+
+/** The hot group's member PATCHes, CONNECTIONS in all split over `servers`, measured as one run (lib.js together). */
+async function hotLoad(servers, hot, token, bodies) {
+  const per = Math.max(1, Math.floor(CONNECTIONS / servers.length));
+  return together(await Promise.all(servers.map((s) => cannon(`${s.url}/api/scim/v2/Groups/${hot}`, token, bodies, per))));
+}
+
 async function measure(replicas, data, token) {
   const bases = replicas.map((r) => `${r.url}/api/scim/v2`);
   const spare = data.ids.slice(BIG, BIG + 100);
   const [small, big] = await addRemoveLatency(bases, token, [data.small, data.big], spare);
   const bodies = memberBodies(data.ids.slice(0, 1000));
-  const per = Math.max(1, Math.floor(CONNECTIONS / replicas.length));
   const pids = replicas.map((r) => r.child.pid);
-  const throughput = await echoRounds(bodies, () => cpu.measure(pids, async () =>
-    together(await Promise.all(bases.map((b) => cannon(`${b}/Groups/${data.hot}`, token, bodies, per)))), { postgres: true }));
+  const throughput = await echoRounds(bodies, () => cpu.measure(pids, () => hotLoad(replicas, data.hot, token, bodies), { postgres: true }));
   const perSpread = Math.max(1, Math.floor(SPREAD_CONNECTIONS / replicas.length));
   const spread = together(await Promise.all(bases.map((b) => cannonSpread(b, token, data.spread, bodies, perSpread))));
   let getBig;
@@ -168,35 +183,15 @@ async function main() {
     const results = [];
     for (const n of [1, 2]) {
       process.stderr.write(`PostgreSQL: measuring ${n} replica(s)…\n`);
-      const replicas = [];
-      for (let i = 0; i < n; i++) replicas.push(await startGateway({ DATABASE_URL: url, WORKER_IN_PROCESS: 'false' }));
-      let result;
-      try {
-        result = await measure(replicas, data, token);
-      } finally {
-        for (const r of replicas) await r.stop();
-      }
+      const gateway = (dbUrl) => () => startGateway({ DATABASE_URL: dbUrl, WORKER_IN_PROCESS: 'false' });
+      const result = await withServers(n, gateway(url), (replicas) => measure(replicas, data, token));
       // The same hot-group throughput with group commit off (every member change a statement of its own), for A/B.
-      const off = [];
-      for (let i = 0; i < n; i++) off.push(await startGateway({ DATABASE_URL: `${url}?group_commit_batches=0`, WORKER_IN_PROCESS: 'false' }));
-      try {
-        const per = Math.max(1, Math.floor(CONNECTIONS / n));
-        const run = together(await Promise.all(off.map((r) => cannon(`${r.url}/api/scim/v2/Groups/${data.hot}`, token, bodies, per))));
-        result.withoutGroupCommit = { ...run, ratio: run.rps / result.throughput.echoMean };
-      } finally {
-        for (const r of off) await r.stop();
-      }
+      const off = await withServers(n, gateway(`${url}?group_commit_batches=0`), (off) => hotLoad(off, data.hot, token, bodies));
+      result.withoutGroupCommit = { ...off, ratio: off.rps / result.throughput.echoMean };
       // The floor: bare Express over the same store, as many processes as replicas (floor-server.js says why).
-      const floors = [];
-      for (let i = 0; i < n; i++) floors.push(await startFloor({ DATABASE_URL: url }));
-      try {
-        const per = Math.max(1, Math.floor(CONNECTIONS / n));
-        const run = await cpu.measure(floors.map((f) => f.child.pid), async () =>
-          together(await Promise.all(floors.map((f) => cannon(`${f.url}/api/scim/v2/Groups/${data.hot}`, token, bodies, per)))), { postgres: true });
-        result.floor = { ...run, ratio: run.rps / result.throughput.echoMean };
-      } finally {
-        for (const f of floors) await f.stop();
-      }
+      const floor = await withServers(n, () => startFloor({ DATABASE_URL: url }), (floors) =>
+        cpu.measure(floors.map((f) => f.child.pid), () => hotLoad(floors, data.hot, token, bodies), { postgres: true }));
+      result.floor = { ...floor, ratio: floor.rps / result.throughput.echoMean };
       results.push(result);
     }
     return { results, markdown: markdown(results) };
