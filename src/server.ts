@@ -60,9 +60,11 @@ function hasBody(req: Request): boolean {
   return req.headers['transfer-encoding'] !== undefined || (length !== undefined && length !== '0');
 }
 
+const BODY_METHODS = new Set(['POST', 'PUT', 'PATCH']);
+
 /** SCIM bodies are JSON: anything else with a body is 415, before any parsing. */
 function requireJson(req: Request, res: Response, next: NextFunction): void {
-  if (!['POST', 'PUT', 'PATCH'].includes(req.method) || !hasBody(req)) return next();
+  if (!BODY_METHODS.has(req.method) || !hasBody(req)) return next();
   const type = (req.headers['content-type'] ?? '').split(';')[0].trim().toLowerCase();
   if (JSON_TYPES.includes(type)) return next();
   sendScimError(res, 415, undefined, 'Send the body as application/scim+json or application/json');

@@ -42,8 +42,9 @@ const SEARCH_PARAMS = ['filter', 'startIndex', 'count', 'sortBy', 'sortOrder', '
  * the root → root-search.ts over both types.
  */
 function searchAsList(req: Request, res: Response, next: NextFunction): void {
+  if (req.method !== 'POST') return next();
   const m = /^\/(?:(Users|Groups)\/)?\.search\/?$/i.exec(req.path);
-  if (req.method !== 'POST' || !m) return next();
+  if (!m) return next();
   const body = req.body as Record<string, unknown> | undefined;
   if (!body || typeof body !== 'object' || Array.isArray(body)) {
     sendScimError(res, 400, 'invalidSyntax', 'A .search body must be a SearchRequest object');
@@ -80,13 +81,19 @@ export function scimMount(deps: ScimDeps, mountPath: string): Router {
 
   const limits = deps.limits ?? DEFAULT_LIMITS;
   const bulk = deps.bulk ?? DEFAULT_BULK_LIMITS;
+  const shapers = responseShapers(bulk);
   const context: RequestHandler = (req, res, next) => {
-    const query = stableQuery(req);
-    // scimmy would parse `filter` itself (no nesting, exponential); we keep it from scimmy and parse it ourselves.
-    const forScimmy: Record<string, unknown> = { ...query };
-    delete forScimmy.filter;
-    for (const k of ['startIndex', 'count']) if (forScimmy[k] !== undefined) forScimmy[k] = Number(forScimmy[k]);
-    pinQuery(req, forScimmy);
+    // Without a query string (most writes) there is nothing to keep from scimmy: Express's getter answers {} on every
+    // read, so the query is neither copied nor pinned. One pinned already (a .search body's) takes the full path.
+    const bare = !req.url.includes('?') && !Object.hasOwn(req, 'query');
+    const query = bare ? {} : stableQuery(req);
+    if (!bare) {
+      // scimmy would parse `filter` itself (no nesting, exponential); we keep it from scimmy and parse it ourselves.
+      const forScimmy: Record<string, unknown> = { ...query };
+      delete forScimmy.filter;
+      for (const k of ['startIndex', 'count']) if (forScimmy[k] !== undefined) forScimmy[k] = Number(forScimmy[k]);
+      pinQuery(req, forScimmy);
+    }
     const ifMatch = parseEtagList(req.get('if-match'));
     const ctx: ScimContext = {
       store: deps.store,
@@ -101,7 +108,8 @@ export function scimMount(deps: ScimDeps, mountPath: string): Router {
     res.locals.scim = ctx;
     const base = requestBase(req, deps.publicUrl, mountPath);
     res.locals.base = base;
-    shapeResponses(req, res, base, bulk);
+    res.json = shapers.json;
+    res.send = shapers.send;
     // Writes carry their actor to the store, which records it in the audit trail in the write's transaction.
     const operation = operationOf(req.method);
     if (operation) {
@@ -157,11 +165,16 @@ async function groupPatchRoute(req: Request, res: Response, next: NextFunction):
   }
 }
 
-/** Wraps res.json for this request: mount-correct locations, Location on 201, ETag, and If-None-Match → 304. */
-function shapeResponses(req: Request, res: Response, base: string, bulk: BulkLimits): void {
-  const json = res.json.bind(res);
-  res.json = (body: unknown) => {
-    if (body && typeof body === 'object' && /^\/ServiceProviderConfig\/?$/i.test(req.path) && res.statusCode === 200) {
+/**
+ * A mount's res.json and res.send, made once per mount and set on each of its responses (context): mount-correct
+ * locations, Location on 201, ETag, and If-None-Match → 304. Per request they read the request and the base URL
+ * from the response itself (res.req, res.locals.base), so setting them allocates nothing; each ends in the
+ * Express method it stands in for.
+ */
+function responseShapers(bulk: BulkLimits): { json: Response['json']; send: Response['send'] } {
+  function json(this: Response, body: unknown): Response {
+    const req = this.req;
+    if (body && typeof body === 'object' && /^\/ServiceProviderConfig\/?$/i.test(req.path) && this.statusCode === 200) {
       // scimmy's object is frozen (and process-global): answer a copy with this app's Bulk limits. Only RFC 7643 §5
       // attributes: a typed client refuses a document with unknown ones, and then cannot provision at all. The other
       // limits (members per request, filter length and depth) are in the README and in the error that enforces each.
@@ -170,28 +183,28 @@ function shapeResponses(req: Request, res: Response, base: string, bulk: BulkLim
       body = spc;
     }
     if (body && typeof body === 'object') {
-      rewriteLocations(body, base);
+      rewriteLocations(body, this.locals.base as string);
       const meta = (body as { meta?: { location?: string; version?: string } }).meta;
-      if (meta?.location && res.statusCode === 201) res.location(meta.location);
-      if (meta?.version && res.statusCode < 300) {
-        res.set('ETag', meta.version);
+      if (meta?.location && this.statusCode === 201) this.location(meta.location);
+      if (meta?.version && this.statusCode < 300) {
+        this.set('ETag', meta.version);
         const inm = parseEtagList(req.get('if-none-match'));
         const v = /^W\/"(\d+)"$/.exec(meta.version);
         if (req.method === 'GET' && inm && (inm.any || (v && inm.versions.includes(Number(v[1]))))) {
-          res.status(304).end();
-          return res;
+          this.status(304).end();
+          return this;
         }
       }
     }
-    res.type('application/scim+json');
-    return json(body);
-  };
+    this.type('application/scim+json');
+    return (Object.getPrototypeOf(this) as Response).json.call(this, body);
+  }
   // A 204 (Group PATCH) has no body to carry meta.version: the handler leaves the new version in the context.
-  const send = res.send.bind(res);
-  res.send = (body?: unknown) => {
-    const etag = (res.locals.scim as ScimContext | undefined)?.etag;
-    if (res.statusCode === 204 && etag && !res.get('ETag')) res.set('ETag', etag);
-    return send(body);
-  };
+  function send(this: Response, body?: unknown): Response {
+    const etag = (this.locals.scim as ScimContext | undefined)?.etag;
+    if (this.statusCode === 204 && etag && !this.get('ETag')) this.set('ETag', etag);
+    return (Object.getPrototypeOf(this) as Response).send.call(this, body);
+  }
+  return { json, send };
 }
 

@@ -486,7 +486,6 @@ export class PostgresStore implements Store {
   }
 
   async changeGroup(tenant: string, id: string, change: GroupChange, opts?: WriteOptions): Promise<GroupWriteResult> {
-    const stamp = now();
     // Membership-only changes without If-Match take the group's row lock only at the end, for the version bump and
     // the events: concurrent member changes to one group overlap their inserts and deletes and queue only for that
     // last step (the foreign key's KEY SHARE lock keeps the group from being deleted meanwhile).
@@ -495,6 +494,10 @@ export class PostgresStore implements Store {
     if (lockLate && only && (only.op === 'add' || only.op === 'remove') && only.ids.length) {
       return this.memberChangeBatched(tenant, id, only.op, only.ids, opts?.actor);
     }
+    // Taken after the batched path, which stamps each batch itself: stamps taken within one millisecond are a
+    // millisecond apart (write-rules.ts), so under load a stamp taken and not used pushes lastModified ahead of the
+    // wall clock.
+    const stamp = now();
     try {
       return await this.tx(async (t) => {
         let before: GroupRow | undefined;
