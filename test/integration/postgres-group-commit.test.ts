@@ -9,6 +9,7 @@ import { StoreError } from '../../src/store/errors';
 import { PostgresStore } from '../../src/store/postgres';
 import { DEFAULT_MEMBER_BATCH, MemberBatcher } from '../../src/store/postgres/member-batch';
 import type { GroupWriteResult } from '../../src/store/types';
+import { now } from '../../src/store/write-rules';
 import { postgresReachableSync, postgresStoresPerFile, postgresTest as pg } from '../helpers/postgres';
 
 const { store } = postgresStoresPerFile();
@@ -63,6 +64,20 @@ describe('PostgreSQL group commit of member changes', () => {
     const audit = await s.listAudit({ tenant, resourceId: g, operation: 'patch', limit: 100 });
     expect(audit.map((a) => a.requestId).sort()).toEqual(['req-0', 'req-1', 'req-2', 'req-3', 'req-5', 'req-6', 'req-7', 'req-8']);
     expect(audit.find((a) => a.requestId === 'req-5')!.summary).toEqual({ membersAdded: [ids[4]] });
+  });
+
+  pg('a burst of member changes takes one timestamp per batch, so lastModified stays with the wall clock', async () => {
+    // Stamps taken within one millisecond are a millisecond apart (write-rules.ts). A stamp per request would put
+    // 1,500 requests answered in a few hundred milliseconds over a second ahead of the clock.
+    const s = store();
+    const { tenant, ids, groups: [g] } = await fixture(s, 50);
+    const ahead = Date.parse(now()) - Date.now();
+    const asked = Array.from({ length: 1500 }, (_, i) => change(s, tenant, g, i % 2 ? 'remove' : 'add', [ids[Math.floor(i / 2) % ids.length]]));
+    const answers = await Promise.all(asked);
+    expect(answers.every((a) => a.group.version > 1)).toBe(true);
+    const group = (await s.getGroup(tenant, g))!;
+    expect(group.version).toBe(1501);
+    expect(Date.parse(group.modified) - Date.now()).toBeLessThan(Math.max(ahead, 0) + 250);
   });
 
   pg('an add and a remove of the same member in one turn run one after the other, in arrival order', async () => {
