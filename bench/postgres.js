@@ -180,10 +180,10 @@ async function main() {
     const token = (await mintToken({ source: { kind: 'secret', secret: SECRET, origin: 'env' }, clockToleranceSec: 60 },
       { tenant: 'bench', ttlSeconds: 3600 })).token;
     const bodies = memberBodies(data.ids.slice(0, 1000));
+    const gateway = (dbUrl) => () => startGateway({ DATABASE_URL: dbUrl, WORKER_IN_PROCESS: 'false' });
     const results = [];
     for (const n of [1, 2]) {
       process.stderr.write(`PostgreSQL: measuring ${n} replica(s)…\n`);
-      const gateway = (dbUrl) => () => startGateway({ DATABASE_URL: dbUrl, WORKER_IN_PROCESS: 'false' });
       const result = await withServers(n, gateway(url), (replicas) => measure(replicas, data, token));
       // The same hot-group throughput with group commit off (every member change a statement of its own), for A/B.
       const off = await withServers(n, gateway(`${url}?group_commit_batches=0`), (off) => hotLoad(off, data.hot, token, bodies));

@@ -9,7 +9,24 @@ import { badRequest } from './errors';
 const SENTINEL = /^https:\/\/scimbridge\.invalid(?:\/api|\/sso)?\/scim\/v2/;
 const SENTINEL_PREFIX = 'https://scimbridge.invalid/';
 
-export function stableQuery(req: Request): Record<string, string | undefined> {
+/**
+ * The request's query for our own handlers (the first value of each parameter; attribute lists checked), with
+ * scimmy's copy pinned as req.query: without `filter` (scimmy would parse it itself, without nesting and in
+ * exponential time; we parse it ourselves) and with startIndex and count as numbers. A request without a query
+ * string (most writes), unless one is pinned already (a .search body's), has nothing to keep from scimmy: Express's
+ * getter answers {} on every read, so nothing is copied or pinned.
+ */
+export function scimQuery(req: Request): Record<string, string | undefined> {
+  if (!req.url.includes('?') && !Object.hasOwn(req, 'query')) return {};
+  const query = stableQuery(req);
+  const forScimmy: Record<string, unknown> = { ...query };
+  delete forScimmy.filter;
+  for (const k of ['startIndex', 'count']) if (forScimmy[k] !== undefined) forScimmy[k] = Number(forScimmy[k]);
+  pinQuery(req, forScimmy);
+  return query;
+}
+
+function stableQuery(req: Request): Record<string, string | undefined> {
   const raw = req.query as Record<string, unknown>;
   const q: Record<string, string | undefined> = {};
   for (const [k, v] of Object.entries(raw)) {

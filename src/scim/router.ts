@@ -17,7 +17,7 @@ import { bulkRoute } from './bulk';
 import { rootSearch } from './root-search';
 import { DEFAULT_BULK_LIMITS, type BulkLimits } from './bulk-request';
 import { patchGroup } from './groups';
-import { pinQuery, requestBase, rewriteLocations, stableQuery } from './mount';
+import { pinQuery, requestBase, rewriteLocations, scimQuery } from './mount';
 import { storable } from './shared';
 
 export const MOUNTS = ['/api/scim/v2', '/sso/scim/v2'] as const;
@@ -83,17 +83,7 @@ export function scimMount(deps: ScimDeps, mountPath: string): Router {
   const bulk = deps.bulk ?? DEFAULT_BULK_LIMITS;
   const shapers = responseShapers(bulk);
   const context: RequestHandler = (req, res, next) => {
-    // Without a query string (most writes) there is nothing to keep from scimmy: Express's getter answers {} on every
-    // read, so the query is neither copied nor pinned. One pinned already (a .search body's) takes the full path.
-    const bare = !req.url.includes('?') && !Object.hasOwn(req, 'query');
-    const query = bare ? {} : stableQuery(req);
-    if (!bare) {
-      // scimmy would parse `filter` itself (no nesting, exponential); we keep it from scimmy and parse it ourselves.
-      const forScimmy: Record<string, unknown> = { ...query };
-      delete forScimmy.filter;
-      for (const k of ['startIndex', 'count']) if (forScimmy[k] !== undefined) forScimmy[k] = Number(forScimmy[k]);
-      pinQuery(req, forScimmy);
-    }
+    const query = scimQuery(req);
     const ifMatch = parseEtagList(req.get('if-match'));
     const ctx: ScimContext = {
       store: deps.store,
@@ -106,8 +96,7 @@ export function scimMount(deps: ScimDeps, mountPath: string): Router {
       limits,
     };
     res.locals.scim = ctx;
-    const base = requestBase(req, deps.publicUrl, mountPath);
-    res.locals.base = base;
+    res.locals.base = requestBase(req, deps.publicUrl, mountPath);
     res.json = shapers.json;
     res.send = shapers.send;
     // Writes carry their actor to the store, which records it in the audit trail in the write's transaction.
